@@ -1,0 +1,360 @@
+//! Classic BPF as seccomp accepts it: the instruction type, the opcodes, and
+//! [`SeccompProgram`], a program that has passed the kernel's own checks.
+//!
+//! The checks mirror `bpf_check_classic()` (net/core/filter.c) followed by
+//! `seccomp_check_filter()` (kernel/seccomp.c), so a `SeccompProgram` is one the
+//! kernel will accept: the enforcer never learns about a bad program from an
+//! `EINVAL` after the earlier, irreversible steps already ran.
+
+use std::fmt;
+
+/// `struct sock_filter`: one classic BPF instruction, laid out as the kernel reads it.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SockFilter {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+impl SockFilter {
+    /// A non-jump statement (`BPF_STMT`).
+    pub const fn stmt(code: u16, k: u32) -> Self {
+        SockFilter { code, jt: 0, jf: 0, k }
+    }
+    /// A jump (`BPF_JUMP`).
+    pub const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Self {
+        SockFilter { code, jt, jf, k }
+    }
+}
+
+impl fmt::Debug for SockFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{ 0x{:02x}, {}, {}, 0x{:08x} }}", self.code, self.jt, self.jf, self.k)
+    }
+}
+
+/// Opcode fields (linux/bpf_common.h, linux/filter.h).
+pub mod op {
+    pub const LD: u16 = 0x00;
+    pub const LDX: u16 = 0x01;
+    pub const ST: u16 = 0x02;
+    pub const STX: u16 = 0x03;
+    pub const ALU: u16 = 0x04;
+    pub const JMP: u16 = 0x05;
+    pub const RET: u16 = 0x06;
+    pub const MISC: u16 = 0x07;
+
+    pub const W: u16 = 0x00;
+    pub const H: u16 = 0x08;
+    pub const B: u16 = 0x10;
+
+    pub const IMM: u16 = 0x00;
+    pub const ABS: u16 = 0x20;
+    pub const IND: u16 = 0x40;
+    pub const MEM: u16 = 0x60;
+    pub const LEN: u16 = 0x80;
+    pub const MSH: u16 = 0xa0;
+
+    pub const ADD: u16 = 0x00;
+    pub const SUB: u16 = 0x10;
+    pub const MUL: u16 = 0x20;
+    pub const DIV: u16 = 0x30;
+    pub const OR: u16 = 0x40;
+    pub const AND: u16 = 0x50;
+    pub const LSH: u16 = 0x60;
+    pub const RSH: u16 = 0x70;
+    pub const NEG: u16 = 0x80;
+    pub const MOD: u16 = 0x90;
+    pub const XOR: u16 = 0xa0;
+
+    pub const JA: u16 = 0x00;
+    pub const JEQ: u16 = 0x10;
+    pub const JGT: u16 = 0x20;
+    pub const JGE: u16 = 0x30;
+    pub const JSET: u16 = 0x40;
+
+    pub const K: u16 = 0x00;
+    pub const X: u16 = 0x08;
+    pub const A: u16 = 0x10;
+
+    pub const TAX: u16 = 0x00;
+    pub const TXA: u16 = 0x80;
+}
+
+/// `BPF_MAXINSNS`: the most instructions one seccomp filter may have.
+pub const MAX_INSNS: usize = 4096;
+/// `BPF_MEMWORDS`: scratch memory slots.
+pub const MEM_WORDS: u32 = 16;
+/// `sizeof(struct seccomp_data)`.
+pub const SECCOMP_DATA_LEN: u32 = 64;
+
+/// Offsets into `struct seccomp_data`.
+pub mod data {
+    pub const NR: u32 = 0;
+    pub const ARCH: u32 = 4;
+    pub const IP_LO: u32 = 8;
+    pub const IP_HI: u32 = 12;
+    /// Offset of the low 32 bits of argument `i` on a little-endian machine.
+    pub const fn arg_lo(i: u32) -> u32 {
+        16 + 8 * i
+    }
+    /// Offset of the high 32 bits of argument `i` on a little-endian machine.
+    pub const fn arg_hi(i: u32) -> u32 {
+        16 + 8 * i + 4
+    }
+}
+
+/// Seccomp return values (linux/seccomp.h).
+pub mod ret {
+    pub const KILL_PROCESS: u32 = 0x8000_0000;
+    pub const KILL_THREAD: u32 = 0x0000_0000;
+    pub const TRAP: u32 = 0x0003_0000;
+    pub const ERRNO: u32 = 0x0005_0000;
+    pub const USER_NOTIF: u32 = 0x7fc0_0000;
+    pub const TRACE: u32 = 0x7ff0_0000;
+    pub const LOG: u32 = 0x7ffc_0000;
+    pub const ALLOW: u32 = 0x7fff_0000;
+    pub const ACTION_FULL: u32 = 0xffff_0000;
+    pub const DATA: u32 = 0x0000_ffff;
+}
+
+/// Why the kernel would refuse a program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProgramError {
+    #[error("a seccomp program needs at least one instruction")]
+    Empty,
+    #[error("the program has {len} instructions; the kernel accepts at most {MAX_INSNS} per filter")]
+    TooLong { len: usize },
+    #[error("instruction {pc}: opcode 0x{code:02x} is not allowed in seccomp filters")]
+    BadOpcode { pc: usize, code: u16 },
+    #[error("instruction {pc}: load from offset {k} is outside struct seccomp_data or not 4-byte aligned")]
+    BadLoad { pc: usize, k: u32 },
+    #[error("instruction {pc}: scratch memory slot {k} does not exist (16 slots)")]
+    BadMemSlot { pc: usize, k: u32 },
+    #[error("instruction {pc}: scratch memory slot {k} may be read before it is written")]
+    UninitializedMem { pc: usize, k: u32 },
+    #[error("instruction {pc}: division by the constant zero")]
+    DivByZero { pc: usize },
+    #[error("instruction {pc}: jump target is past the end of the program")]
+    JumpOutOfRange { pc: usize },
+    #[error("the last instruction must be a return")]
+    NoFinalReturn,
+    #[error("program bytes are not a whole number of 8-byte instructions ({len} bytes)")]
+    BadByteLength { len: usize },
+}
+
+/// Checks `insns` exactly as the kernel does when a seccomp filter is attached.
+pub fn check(insns: &[SockFilter]) -> Result<(), ProgramError> {
+    use op::*;
+    let len = insns.len();
+    if len == 0 {
+        return Err(ProgramError::Empty);
+    }
+    if len > MAX_INSNS {
+        return Err(ProgramError::TooLong { len });
+    }
+    for (pc, ins) in insns.iter().enumerate() {
+        let code = ins.code;
+        let k = ins.k;
+        match code {
+            c if c == LD | W | ABS => {
+                if k >= SECCOMP_DATA_LEN || k & 3 != 0 {
+                    return Err(ProgramError::BadLoad { pc, k });
+                }
+            }
+            c if c == LD | W | LEN || c == LDX | W | LEN => {}
+            c if c == RET | K || c == RET | A => {}
+            c if c == ALU | DIV | K && k == 0 => return Err(ProgramError::DivByZero { pc }),
+            c if [ADD, SUB, MUL, DIV, AND, OR, XOR, LSH, RSH]
+                .iter()
+                .any(|&o| c == ALU | o | K || c == ALU | o | X) => {}
+            c if c == ALU | NEG => {}
+            c if c == LD | IMM || c == LDX | IMM => {}
+            c if c == MISC | TAX || c == MISC | TXA => {}
+            c if c == LD | MEM || c == LDX | MEM || c == ST || c == STX => {
+                if k >= MEM_WORDS {
+                    return Err(ProgramError::BadMemSlot { pc, k });
+                }
+            }
+            c if c == JMP | JA => {
+                // The kernel compares k against the remaining length as unsigned.
+                if u64::from(k) >= (len - pc - 1) as u64 {
+                    return Err(ProgramError::JumpOutOfRange { pc });
+                }
+            }
+            c if [JEQ, JGE, JGT, JSET]
+                .iter()
+                .any(|&o| c == JMP | o | K || c == JMP | o | X) =>
+            {
+                if pc + 1 + ins.jt as usize >= len || pc + 1 + ins.jf as usize >= len {
+                    return Err(ProgramError::JumpOutOfRange { pc });
+                }
+            }
+            _ => return Err(ProgramError::BadOpcode { pc, code }),
+        }
+    }
+    let last = insns[len - 1].code;
+    if last != RET | K && last != RET | A {
+        return Err(ProgramError::NoFinalReturn);
+    }
+    check_mem_init(insns)
+}
+
+/// `check_load_and_stores()`: every scratch slot read must be written on every
+/// path that reaches the read. Jumps only go forward, so one pass suffices.
+fn check_mem_init(insns: &[SockFilter]) -> Result<(), ProgramError> {
+    use op::*;
+    // Bit i set: slot i is written on every path reaching this pc.
+    let mut valid: Vec<u16> = vec![0xffff; insns.len()];
+    valid[0] = 0;
+    for (pc, ins) in insns.iter().enumerate() {
+        let mut mem = valid[pc];
+        match ins.code {
+            c if c == ST || c == STX => mem |= 1 << ins.k,
+            c if c == LD | MEM || c == LDX | MEM => {
+                if mem & (1 << ins.k) == 0 {
+                    return Err(ProgramError::UninitializedMem { pc, k: ins.k });
+                }
+            }
+            _ => {}
+        }
+        let mut flow = |target: usize| {
+            if target < valid.len() {
+                valid[target] &= mem;
+            }
+        };
+        if ins.code & 0x07 == JMP {
+            if ins.code == JMP | JA {
+                flow(pc + 1 + ins.k as usize);
+            } else {
+                flow(pc + 1 + ins.jt as usize);
+                flow(pc + 1 + ins.jf as usize);
+            }
+        } else if ins.code & 0x07 != RET {
+            flow(pc + 1);
+        }
+    }
+    Ok(())
+}
+
+/// A seccomp program the kernel will accept: 1 to 4096 instructions that pass
+/// [`check`]. The only way to build one is through that check.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SeccompProgram {
+    insns: Vec<SockFilter>,
+}
+
+impl SeccompProgram {
+    /// Validates `insns` with the kernel's rules.
+    pub fn new(insns: Vec<SockFilter>) -> Result<Self, ProgramError> {
+        check(&insns)?;
+        Ok(SeccompProgram { insns })
+    }
+
+    pub fn instructions(&self) -> &[SockFilter] {
+        &self.insns
+    }
+
+    pub fn len(&self) -> usize {
+        self.insns.len()
+    }
+
+    /// Never true: a program has at least one instruction.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The raw `struct sock_filter` array in host byte order, as
+    /// `seccomp_export_bpf()` writes it and `bwrap --seccomp` reads it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.insns.len() * 8);
+        for i in &self.insns {
+            out.extend_from_slice(&i.code.to_ne_bytes());
+            out.push(i.jt);
+            out.push(i.jf);
+            out.extend_from_slice(&i.k.to_ne_bytes());
+        }
+        out
+    }
+
+    /// Parses and validates the raw format written by [`Self::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProgramError> {
+        if bytes.len() % 8 != 0 {
+            return Err(ProgramError::BadByteLength { len: bytes.len() });
+        }
+        if bytes.len() / 8 > MAX_INSNS {
+            return Err(ProgramError::TooLong { len: bytes.len() / 8 });
+        }
+        let insns = bytes
+            .chunks_exact(8)
+            .map(|c| SockFilter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        Self::new(insns)
+    }
+}
+
+impl fmt::Debug for SeccompProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SeccompProgram({} instructions)", self.insns.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op::*;
+
+    fn ret_allow() -> SockFilter {
+        SockFilter::stmt(RET | K, ret::ALLOW)
+    }
+
+    #[test]
+    fn accepts_minimal_program() {
+        assert!(SeccompProgram::new(vec![ret_allow()]).is_ok());
+    }
+
+    #[test]
+    fn rejects_what_the_kernel_rejects() {
+        assert_eq!(SeccompProgram::new(vec![]).unwrap_err(), ProgramError::Empty);
+        let long = vec![ret_allow(); MAX_INSNS + 1];
+        assert!(matches!(SeccompProgram::new(long), Err(ProgramError::TooLong { .. })));
+        let bad_load = vec![SockFilter::stmt(LD | W | ABS, 2), ret_allow()];
+        assert!(matches!(check(&bad_load), Err(ProgramError::BadLoad { .. })));
+        let byte_load = vec![SockFilter::stmt(LD | B | ABS, 0), ret_allow()];
+        assert!(matches!(check(&byte_load), Err(ProgramError::BadOpcode { .. })));
+        let jump_out = vec![SockFilter::jump(JMP | JEQ | K, 0, 1, 0), ret_allow()];
+        assert!(matches!(check(&jump_out), Err(ProgramError::JumpOutOfRange { .. })));
+        let ja_out = vec![SockFilter::stmt(JMP | JA, 1), ret_allow()];
+        assert!(matches!(check(&ja_out), Err(ProgramError::JumpOutOfRange { .. })));
+        let no_ret = vec![ret_allow(), SockFilter::stmt(LD | W | ABS, 0)];
+        assert_eq!(check(&no_ret), Err(ProgramError::NoFinalReturn));
+        let uninit = vec![SockFilter::stmt(LD | MEM, 3), ret_allow()];
+        assert!(matches!(check(&uninit), Err(ProgramError::UninitializedMem { .. })));
+        let div0 = vec![SockFilter::stmt(ALU | DIV | K, 0), ret_allow()];
+        assert_eq!(check(&div0), Err(ProgramError::DivByZero { pc: 0 }));
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let p = SeccompProgram::new(vec![
+            SockFilter::stmt(LD | W | ABS, data::NR),
+            SockFilter::jump(JMP | JEQ | K, 39, 0, 1),
+            SockFilter::stmt(RET | K, ret::ERRNO | 1),
+            ret_allow(),
+        ])
+        .unwrap();
+        assert_eq!(SeccompProgram::from_bytes(&p.to_bytes()).unwrap(), p);
+        assert!(matches!(
+            SeccompProgram::from_bytes(&[0; 7]),
+            Err(ProgramError::BadByteLength { len: 7 })
+        ));
+    }
+}

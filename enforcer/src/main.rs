@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("rampart-enforce: not built yet");
+    std::process::exit(125);
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for rampart's end-to-end tests.

@@ -1,0 +1,1 @@
+//! User-namespace ID maps for rampart.
