@@ -104,6 +104,12 @@ pub mod data {
     pub const fn arg_hi(i: u32) -> u32 {
         16 + 8 * i + 4
     }
+    /// Offset of the low (`high == false`) or high half of argument `i` for a
+    /// machine of the given byte order: on big-endian machines (s390x) the high
+    /// half comes first in memory.
+    pub const fn arg_half(i: u32, high: bool, big_endian: bool) -> u32 {
+        if high != big_endian { arg_hi(i) } else { arg_lo(i) }
+    }
 }
 
 /// Seccomp return values (linux/seccomp.h).
@@ -138,6 +144,8 @@ pub enum ProgramError {
     UninitializedMem { pc: usize, k: u32 },
     #[error("instruction {pc}: division by the constant zero")]
     DivByZero { pc: usize },
+    #[error("instruction {pc}: shift by the constant {k} (at most 31)")]
+    BadShift { pc: usize, k: u32 },
     #[error("instruction {pc}: jump target is past the end of the program")]
     JumpOutOfRange { pc: usize },
     #[error("the last instruction must be a return")]
@@ -168,6 +176,9 @@ pub fn check(insns: &[SockFilter]) -> Result<(), ProgramError> {
             c if c == LD | W | LEN || c == LDX | W | LEN => {}
             c if c == RET | K || c == RET | A => {}
             c if c == ALU | DIV | K && k == 0 => return Err(ProgramError::DivByZero { pc }),
+            c if (c == ALU | LSH | K || c == ALU | RSH | K) && k >= 32 => {
+                return Err(ProgramError::BadShift { pc, k });
+            }
             c if [ADD, SUB, MUL, DIV, AND, OR, XOR, LSH, RSH]
                 .iter()
                 .any(|&o| c == ALU | o | K || c == ALU | o | X) => {}
@@ -205,6 +216,12 @@ pub fn check(insns: &[SockFilter]) -> Result<(), ProgramError> {
 
 /// `check_load_and_stores()`: every scratch slot read must be written on every
 /// path that reaches the read. Jumps only go forward, so one pass suffices.
+///
+/// Like the kernel, a `ret` does not end the flow of the "written" set: the
+/// instruction after a `ret` inherits it (the kernel only resets it after a jump),
+/// so code after a `ret` that is reachable only by a jump is judged by the slots
+/// written before the `ret` as well. Modelling this exactly matters: a more
+/// generous check would accept programs the kernel refuses.
 fn check_mem_init(insns: &[SockFilter]) -> Result<(), ProgramError> {
     use op::*;
     // Bit i set: slot i is written on every path reaching this pc.
@@ -233,7 +250,8 @@ fn check_mem_init(insns: &[SockFilter]) -> Result<(), ProgramError> {
                 flow(pc + 1 + ins.jt as usize);
                 flow(pc + 1 + ins.jf as usize);
             }
-        } else if ins.code & 0x07 != RET {
+        } else {
+            // Includes `ret`: see the function comment.
             flow(pc + 1);
         }
     }
@@ -340,6 +358,48 @@ mod tests {
         assert!(matches!(check(&uninit), Err(ProgramError::UninitializedMem { .. })));
         let div0 = vec![SockFilter::stmt(ALU | DIV | K, 0), ret_allow()];
         assert_eq!(check(&div0), Err(ProgramError::DivByZero { pc: 0 }));
+        let shift = vec![SockFilter::stmt(ALU | LSH | K, 32), ret_allow()];
+        assert_eq!(check(&shift), Err(ProgramError::BadShift { pc: 0, k: 32 }));
+        let shift = vec![SockFilter::stmt(ALU | RSH | K, 31), ret_allow()];
+        assert_eq!(check(&shift), Ok(()));
+    }
+
+    #[test]
+    fn memory_validity_flows_through_ret_like_the_kernel() {
+        // pc 1 is reachable only by the jump from pc 0 (which wrote nothing); the
+        // kernel still carries pc 0's state across the `ret`, so both programs
+        // below are refused exactly as check_load_and_stores() refuses them.
+        let after_ret = vec![
+            ret_allow(),
+            SockFilter::stmt(LD | MEM, 0),
+            SockFilter::stmt(RET | A, 0),
+        ];
+        assert!(matches!(check(&after_ret), Err(ProgramError::UninitializedMem { pc: 1, .. })));
+        // Written before the ret, read after it: the kernel accepts this.
+        let written = vec![
+            SockFilter::stmt(ST, 2),
+            SockFilter::jump(JMP | JEQ | K, 0, 1, 0),
+            ret_allow(),
+            SockFilter::stmt(LD | MEM, 2),
+            SockFilter::stmt(RET | A, 0),
+        ];
+        assert_eq!(check(&written), Ok(()));
+        // A path that skips the store makes the read invalid.
+        let skipped = vec![
+            SockFilter::jump(JMP | JEQ | K, 0, 1, 0),
+            SockFilter::stmt(ST, 2),
+            SockFilter::stmt(LD | MEM, 2),
+            SockFilter::stmt(RET | A, 0),
+        ];
+        assert!(matches!(check(&skipped), Err(ProgramError::UninitializedMem { pc: 2, .. })));
+    }
+
+    #[test]
+    fn arg_halves_per_byte_order() {
+        assert_eq!(data::arg_half(0, false, false), 16);
+        assert_eq!(data::arg_half(0, true, false), 20);
+        assert_eq!(data::arg_half(5, false, true), 60);
+        assert_eq!(data::arg_half(5, true, true), 56);
     }
 
     #[test]

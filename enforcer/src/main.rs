@@ -1,4 +1,260 @@
+//! `rampart-enforce`: apply a compiled policy to this process, then exec PROGRAM.
+//!
+//! ```text
+//! rampart-enforce (--policy FILE | --policy-fd N) [--report-fd N]
+//!                 [--userns-sync-fd N] [--cwd DIR] -- PROGRAM [ARGS…]
+//! ```
+//!
+//! Exit codes (PROGRAM never ran): 2 usage, 123 bad policy, 124 a required
+//! mechanism is unavailable, 125 a hardening step failed, 126 PROGRAM cannot be
+//! executed, 127 PROGRAM not found. The arguments are parsed by hand to keep this
+//! binary small. `--proc-root DIR` (hidden, for tests) changes where the private
+//! procfs handle is opened; it must still be a real procfs.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use rampart_enforce::apply::{ApplyOptions, apply};
+use rampart_enforce::blob;
+use rampart_enforce::error::exit;
+use rampart_enforce::report::{Report, Step};
+use rampart_enforce::sys::{LinuxKernel, PreparedExec, adopt_fd};
+
+const USAGE: &str = "usage: rampart-enforce (--policy FILE | --policy-fd N) [--report-fd N] \
+                     [--userns-sync-fd N] [--cwd DIR] -- PROGRAM [ARGS...]";
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Args {
+    policy_file: Option<PathBuf>,
+    policy_fd: Option<i32>,
+    report_fd: Option<i32>,
+    userns_sync_fd: Option<i32>,
+    cwd: Option<PathBuf>,
+    proc_root: Option<PathBuf>,
+    program: OsString,
+    args: Vec<OsString>,
+}
+
+fn parse_args(mut it: impl Iterator<Item = OsString>) -> Result<Args, String> {
+    let mut a = Args::default();
+    fn fd(v: Option<OsString>, flag: &str) -> Result<i32, String> {
+        let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
+        v.to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| format!("{flag}: `{}` is not an fd number", v.to_string_lossy()))
+    }
+    fn set<T>(slot: &mut Option<T>, v: T, flag: &str) -> Result<(), String> {
+        if slot.replace(v).is_some() {
+            return Err(format!("{flag} given twice"));
+        }
+        Ok(())
+    }
+    loop {
+        let Some(flag) = it.next() else {
+            return Err("missing `-- PROGRAM`".into());
+        };
+        match flag.as_bytes() {
+            b"--" => break,
+            b"--policy" => {
+                let v = it.next().ok_or("--policy needs a file")?;
+                set(&mut a.policy_file, PathBuf::from(v), "--policy")?
+            }
+            b"--policy-fd" => set(&mut a.policy_fd, fd(it.next(), "--policy-fd")?, "--policy-fd")?,
+            b"--report-fd" => set(&mut a.report_fd, fd(it.next(), "--report-fd")?, "--report-fd")?,
+            b"--userns-sync-fd" => {
+                set(&mut a.userns_sync_fd, fd(it.next(), "--userns-sync-fd")?, "--userns-sync-fd")?
+            }
+            b"--cwd" => {
+                let v = it.next().ok_or("--cwd needs a directory")?;
+                set(&mut a.cwd, PathBuf::from(v), "--cwd")?
+            }
+            b"--proc-root" => {
+                let v = it.next().ok_or("--proc-root needs a directory")?;
+                set(&mut a.proc_root, PathBuf::from(v), "--proc-root")?
+            }
+            _ => return Err(format!("unknown argument `{}`", flag.to_string_lossy())),
+        }
+    }
+    a.program = it.next().ok_or("missing PROGRAM after `--`")?;
+    if a.program.is_empty() {
+        return Err("PROGRAM is empty".into());
+    }
+    a.args = it.collect();
+    match (&a.policy_file, a.policy_fd) {
+        (Some(_), Some(_)) => return Err("give either --policy or --policy-fd, not both".into()),
+        (None, None) => return Err("missing --policy FILE or --policy-fd N".into()),
+        _ => {}
+    }
+    let fds: Vec<i32> = [a.policy_fd, a.report_fd, a.userns_sync_fd].into_iter().flatten().collect();
+    if fds.iter().enumerate().any(|(i, f)| fds[..i].contains(f)) {
+        return Err("--policy-fd, --report-fd and --userns-sync-fd must be different fds".into());
+    }
+    Ok(a)
+}
+
+/// Where `program` is: itself if it contains a `/`, else the first executable
+/// regular file named so in `PATH` (default `/usr/local/bin:/usr/bin:/bin`).
+fn resolve_program(program: &OsStr, path: Option<&OsStr>) -> Result<PathBuf, (i32, String)> {
+    if program.as_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(program));
+    }
+    let path = path.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
+    let mut found_not_exec = None;
+    for dir in path.as_bytes().split(|&b| b == b':') {
+        let dir = if dir.is_empty() { Path::new(".") } else { Path::new(OsStr::from_bytes(dir)) };
+        let cand = dir.join(program);
+        if let Ok(m) = std::fs::metadata(&cand) {
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return Ok(cand);
+            }
+            if m.is_file() {
+                found_not_exec.get_or_insert(cand);
+            }
+        }
+    }
+    let name = program.to_string_lossy();
+    Err(match found_not_exec {
+        Some(p) => (exit::CANNOT_EXEC, format!("{} is not executable", p.display())),
+        None => (exit::NOT_FOUND, format!("`{name}` not found in PATH ({})", path.to_string_lossy())),
+    })
+}
+
+fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
+    let (mut f, name) = match (&a.policy_file, a.policy_fd) {
+        (Some(p), _) => (
+            File::open(p).map_err(|e| format!("cannot open policy {}: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        (None, Some(n)) => (
+            File::from(adopt_fd(n).map_err(|e| format!("--policy-fd {n}: {e}"))?),
+            format!("fd {n}"),
+        ),
+        (None, None) => unreachable!("parse_args requires a policy source"),
+    };
+    let mut buf = Vec::new();
+    (&mut f)
+        .take(blob::MAX_BLOB_LEN as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read policy {name}: {e}"))?;
+    if buf.len() > blob::MAX_BLOB_LEN {
+        return Err(format!("policy {name} is larger than {} bytes", blob::MAX_BLOB_LEN));
+    }
+    Ok(buf)
+}
+
+fn fail(report: &mut Report, step: Step, code: i32, errno: Option<i32>, msg: String) -> ! {
+    eprintln!("rampart-enforce: {msg}");
+    report.fail(step, msg, errno, code);
+    std::process::exit(code);
+}
+
 fn main() {
-    eprintln!("rampart-enforce: not built yet");
-    std::process::exit(125);
+    let a = match parse_args(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("rampart-enforce: {e}\n{USAGE}");
+            std::process::exit(exit::USAGE);
+        }
+    };
+    let report_file = match a.report_fd.map(adopt_fd).transpose() {
+        Ok(f) => f.map(File::from),
+        Err(e) => {
+            eprintln!("rampart-enforce: --report-fd: {e}\n{USAGE}");
+            std::process::exit(exit::USAGE);
+        }
+    };
+    let mut report = Report::new(report_file);
+    // Held open until exec; sanitize_inherited marks it close-on-exec.
+    let sync: Option<OwnedFd> = match a.userns_sync_fd.map(adopt_fd).transpose() {
+        Ok(s) => s,
+        Err(e) => fail(&mut report, Step::UsernsSync, exit::USAGE, e.raw_os_error(), format!("--userns-sync-fd: {e}")),
+    };
+
+    let bytes = read_policy(&a).unwrap_or_else(|m| fail(&mut report, Step::Policy, exit::POLICY, None, m));
+    let policy = blob::decode(&bytes)
+        .unwrap_or_else(|e| fail(&mut report, Step::Policy, exit::POLICY, None, format!("invalid policy: {e}")));
+    for fd in [a.report_fd, a.userns_sync_fd].into_iter().flatten() {
+        if policy.keep_fds().contains(&fd) {
+            let m = format!("fd {fd} is both an enforcer fd and in the policy's keep_fds");
+            fail(&mut report, Step::Policy, exit::USAGE, None, m);
+        }
+    }
+
+    // PATH lookup happens now, with the launcher's view of the filesystem, so that
+    // nothing needs to be searched once seccomp and Landlock are in place.
+    let path_env = std::env::var_os("PATH");
+    let program = resolve_program(&a.program, path_env.as_deref())
+        .unwrap_or_else(|(code, m)| fail(&mut report, Step::ResolveProgram, code, None, m));
+    // Absolute, because --cwd changes the directory before execve.
+    let program = std::path::absolute(&program).unwrap_or_else(|e| {
+        fail(&mut report, Step::ResolveProgram, exit::NOT_FOUND, e.raw_os_error(), e.to_string())
+    });
+    let argv: Vec<OsString> = std::iter::once(a.program.clone()).chain(a.args.iter().cloned()).collect();
+    let envp: Vec<OsString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.into_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            OsString::from_vec(e)
+        })
+        .collect();
+    let exec = PreparedExec::new(&program, &argv, &envp)
+        .unwrap_or_else(|e| fail(&mut report, Step::ResolveProgram, exit::USAGE, None, e.to_string()));
+    let cwd = match a.cwd.as_ref().map(|c| CString::new(c.as_os_str().as_bytes())).transpose() {
+        Ok(c) => c,
+        Err(_) => fail(&mut report, Step::ExecPaths, exit::USAGE, None, "--cwd contains a NUL byte".into()),
+    };
+
+    let mut kernel = LinuxKernel::new(a.proc_root.clone().unwrap_or_else(|| PathBuf::from("/proc")));
+    let opts = ApplyOptions {
+        userns_sync_fd: sync.as_ref().map(|s| s.as_raw_fd()),
+        cwd: cwd.as_deref(),
+        exec: &exec,
+    };
+    let err = match apply(&mut kernel, &policy, &opts, &mut report) {
+        Err(e) => e,
+        Ok(()) => unreachable!("LinuxKernel::execve returns only on failure"),
+    };
+    fail(&mut report, err.step(), err.exit_code(), err.errno(), err.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Result<Args, String> {
+        parse_args(s.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn parses_and_rejects() {
+        let a = args(&["--policy", "p.bin", "--report-fd", "3", "--", "ls", "-l", "--"]).unwrap();
+        assert_eq!(a.policy_file, Some(PathBuf::from("p.bin")));
+        assert_eq!(a.report_fd, Some(3));
+        assert_eq!(a.program, "ls");
+        assert_eq!(a.args, vec![OsString::from("-l"), OsString::from("--")]);
+        assert!(args(&["--policy", "p", "ls"]).unwrap_err().contains("unknown argument"));
+        assert!(args(&["--policy", "p"]).unwrap_err().contains("missing `-- PROGRAM`"));
+        assert!(args(&["--policy", "p", "--"]).unwrap_err().contains("missing PROGRAM"));
+        assert!(args(&["--", "ls"]).unwrap_err().contains("missing --policy"));
+        assert!(args(&["--policy", "p", "--policy-fd", "3", "--", "x"]).is_err());
+        assert!(args(&["--policy-fd", "3", "--report-fd", "3", "--", "x"]).is_err());
+        assert!(args(&["--policy-fd", "-1", "--", "x"]).is_err());
+        assert!(args(&["--policy", "a", "--policy", "b", "--", "x"]).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn path_lookup() {
+        let p = resolve_program(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))).unwrap();
+        assert_eq!(p, PathBuf::from("/bin/sh"));
+        let (code, _) = resolve_program(OsStr::new("no-such-prog-xyz"), Some(OsStr::new("/bin"))).unwrap_err();
+        assert_eq!(code, exit::NOT_FOUND);
+        assert_eq!(resolve_program(OsStr::new("./x"), None).unwrap(), PathBuf::from("./x"));
+    }
 }

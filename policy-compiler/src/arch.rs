@@ -171,7 +171,13 @@ fn build_table(arch: Arch) -> SyscallTable {
             let max = t.iter().map(|e| e.1).max().unwrap_or(0);
             SyscallTable::new(t, max)
         }
-        Arch::X86 => from_plain(table!(x86)),
+        Arch::X86 => {
+            // `break` (17, unimplemented since 1.0) cannot be a Rust identifier,
+            // so the syscalls crate leaves it out; the kernel table has it.
+            let mut t = table!(x86);
+            t.push(("break", 17));
+            from_plain(t)
+        }
         Arch::Aarch64 => from_plain(table!(aarch64)),
         Arch::Arm => {
             let t = table!(arm);

@@ -6,4 +6,17 @@
 //! emit → verify.
 
 pub mod arch;
+pub mod builtin;
+pub mod capability;
+pub mod consts;
+pub mod diagnostic;
+pub mod expr;
+pub mod groups;
+pub mod lint;
+pub mod profile;
+pub mod reference;
+pub mod resolve;
 pub mod seccomp;
+pub mod source;
+pub mod suggest;
+pub mod yaml;

@@ -1,1 +1,35 @@
-fn main() {}
+//! `rampart`: lint, compile, explain and run security profiles.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rampart",
+    version,
+    about = "Security profiles for Linux containers: lint, compile to seccomp BPF and more, and run apps locked down."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check profiles and syscall-group files; exit 0 clean, 1 findings, 2 usage or unreadable input.
+    Lint(cli::lint::Args),
+    /// List the syscall groups, or the syscalls of one group.
+    Groups(cli::groups::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Lint(a) => cli::lint::run(a),
+        Command::Groups(a) => cli::groups::run(a),
+    };
+    ExitCode::from(code)
+}

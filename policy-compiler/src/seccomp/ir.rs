@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::arch::Arch;
+use rampart_enforce::bpf::ret;
+
+use crate::arch::{Arch, X32_SYSCALL_BIT};
 
 /// What the filter returns for a syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -116,4 +118,145 @@ pub struct FilterIr {
     /// when x32 is not in `arches`.
     pub bad_arch_action: Action,
     pub origins: Vec<Origin>,
+}
+
+// ---------------------------------------------------------------------------
+// Semantics: the reference evaluator the back end is proven against.
+// ---------------------------------------------------------------------------
+
+/// `MAX_ERRNO`: the kernel clamps `SECCOMP_RET_ERRNO` data to this.
+pub const MAX_ERRNO: u16 = 4095;
+
+impl Action {
+    /// The `SECCOMP_RET_*` value a filter returns for this action.
+    pub fn to_ret(self) -> u32 {
+        match self {
+            Action::Allow => ret::ALLOW,
+            Action::Errno(e) => ret::ERRNO | u32::from(e),
+            Action::KillProcess => ret::KILL_PROCESS,
+            Action::KillThread => ret::KILL_THREAD,
+            Action::Trap => ret::TRAP,
+            Action::Log => ret::LOG,
+            Action::Trace(m) => ret::TRACE | u32::from(m),
+            Action::Notify => ret::USER_NOTIF,
+        }
+    }
+
+    /// What the kernel does with a filter's return value: the action bits select
+    /// the action (an unknown action kills the process), errno data is clamped to
+    /// `MAX_ERRNO`, data of actions that take none is ignored.
+    pub fn from_ret(value: u32) -> Action {
+        let data = (value & ret::DATA) as u16;
+        match value & ret::ACTION_FULL {
+            ret::ALLOW => Action::Allow,
+            ret::ERRNO => Action::Errno(data.min(MAX_ERRNO)),
+            ret::KILL_PROCESS => Action::KillProcess,
+            ret::KILL_THREAD => Action::KillThread,
+            ret::TRAP => Action::Trap,
+            ret::LOG => Action::Log,
+            ret::TRACE => Action::Trace(data),
+            ret::USER_NOTIF => Action::Notify,
+            _ => Action::KillProcess,
+        }
+    }
+}
+
+impl Cmp {
+    /// Whether `(arg & mask) op value` holds for this argument value.
+    pub fn holds(&self, arg: u64) -> bool {
+        let (a, v) = match self.width {
+            Width::U64 => (arg & self.mask, self.value),
+            Width::U32 => (
+                (arg & self.mask) & 0xffff_ffff,
+                self.value & 0xffff_ffff,
+            ),
+        };
+        match self.op {
+            CmpOp::Eq => a == v,
+            CmpOp::Ne => a != v,
+            CmpOp::Lt => a < v,
+            CmpOp::Le => a <= v,
+            CmpOp::Gt => a > v,
+            CmpOp::Ge => a >= v,
+        }
+    }
+}
+
+impl Cond {
+    /// Evaluates the condition on the six syscall arguments. An argument index
+    /// above 5 reads as 0 (front ends reject such conditions; the emitter refuses them).
+    pub fn holds(&self, args: &[u64; 6]) -> bool {
+        match self {
+            Cond::True => true,
+            Cond::Cmp(c) => c.holds(args.get(usize::from(c.arg)).copied().unwrap_or(0)),
+            Cond::Not(c) => !c.holds(args),
+            Cond::And(cs) => cs.iter().all(|c| c.holds(args)),
+            Cond::Or(cs) => cs.iter().any(|c| c.holds(args)),
+        }
+    }
+
+    /// Every comparison in the condition, in order.
+    pub fn cmps(&self) -> Vec<Cmp> {
+        let mut out = Vec::new();
+        self.collect_cmps(&mut out);
+        out
+    }
+
+    fn collect_cmps(&self, out: &mut Vec<Cmp>) {
+        match self {
+            Cond::True => {}
+            Cond::Cmp(c) => out.push(*c),
+            Cond::Not(c) => c.collect_cmps(out),
+            Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| c.collect_cmps(out)),
+        }
+    }
+}
+
+impl ArchIr {
+    /// The decision for a number that reached this architecture's tree.
+    pub fn evaluate(&self, nr: u32, args: &[u64; 6]) -> (Action, Option<OriginId>) {
+        match self.syscalls.get(&nr) {
+            Some(rules) => rules
+                .iter()
+                .find(|r| r.cond.holds(args))
+                .map(|r| (r.action, r.origin))
+                .unwrap_or((self.default_action, self.default_origin)),
+            None if nr > self.max_known_nr => (self.unknown_action, None),
+            None => (self.default_action, self.default_origin),
+        }
+    }
+
+    /// Whether `nr` can reach this architecture's tree at all: on the x86_64
+    /// token, x32 numbers (bit 30 set) go to the x32 tree and the others to the
+    /// x86_64 tree; every other arch sees every number.
+    pub fn reaches(&self, nr: u32) -> bool {
+        match self.arch {
+            Arch::X86_64 => nr & X32_SYSCALL_BIT == 0,
+            Arch::X32 => nr & X32_SYSCALL_BIT != 0,
+            _ => true,
+        }
+    }
+}
+
+impl FilterIr {
+    /// The architecture tree a `(token, nr)` pair is routed to, if any.
+    pub fn route(&self, arch_token: u32, nr: u32) -> Option<&ArchIr> {
+        self.arches
+            .iter()
+            .filter(|a| a.arch.audit_arch() == arch_token)
+            .find(|a| a.reaches(nr))
+    }
+
+    /// The reference semantics of the filter: what it returns for one syscall.
+    pub fn evaluate(&self, arch_token: u32, nr: u32, args: [u64; 6]) -> (Action, Option<OriginId>) {
+        match self.route(arch_token, nr) {
+            Some(a) => a.evaluate(nr, &args),
+            None => (self.bad_arch_action, None),
+        }
+    }
+
+    /// The origin record of an id, if it exists.
+    pub fn origin(&self, id: OriginId) -> Option<&Origin> {
+        self.origins.get(id.0 as usize)
+    }
 }

@@ -1,0 +1,796 @@
+//! The seam between the apply sequence and the kernel.
+//!
+//! [`Kernel`] is the small set of operations the enforcer performs on its own
+//! process; [`LinuxKernel`] implements them with real syscalls and holds every
+//! `unsafe` block of the project (the workspace denies `unsafe_code`; this module
+//! opts in). The recording fake used by unit tests lives in `fake.rs` and is
+//! compiled only for tests.
+//!
+//! Conventions: each method is one kernel operation (or a tight group that only
+//! makes sense together), documented with its C form. Failures are `io::Error`s
+//! that keep the errno ([`errno_of`]).
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString, OsString};
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use landlock::{RulesetCreatedAttr, RulesetStatus};
+
+use crate::policy::{CAP_LAST_CAP, LandlockSpec, SeccompSpec};
+
+/// A `prctl(2)` flag the enforcer sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrctlFlag {
+    /// `PR_SET_DUMPABLE`.
+    Dumpable,
+    /// `PR_SET_NO_NEW_PRIVS` (can only be turned on).
+    NoNewPrivs,
+    /// `PR_SET_KEEPCAPS`.
+    KeepCaps,
+}
+
+/// What the running kernel offers, probed once before anything changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// SELinux is the active LSM (selinuxfs mounted, or listed in securityfs `lsm`).
+    pub selinux: bool,
+    /// Landlock ABI version, 0 when Landlock is absent or disabled.
+    pub landlock_abi: i32,
+    /// The kernel has seccomp filtering.
+    pub seccomp: bool,
+}
+
+/// The kernel operations of the apply sequence. Callers take `&mut dyn Kernel`.
+pub trait Kernel {
+    /// Number of threads in this process (`/proc/self/task` entries).
+    fn thread_count(&mut self) -> io::Result<usize>;
+    /// `prctl(PR_SET_DUMPABLE | PR_SET_NO_NEW_PRIVS | PR_SET_KEEPCAPS, on)`.
+    fn prctl_flag(&mut self, flag: PrctlFlag, on: bool) -> io::Result<()>;
+    /// Stop inherited state leaking into the program: `close_range(…,
+    /// CLOSE_RANGE_CLOEXEC)` on every fd ≥ 3 not in `keep` (sorted), reset SIGPIPE
+    /// to `SIG_DFL` (the Rust runtime ignores it and `execve` would keep that) and
+    /// unblock all signals.
+    fn sanitize_inherited(&mut self, keep: &[i32]) -> io::Result<()>;
+    /// Open the private procfs handle (`open(<root>, O_PATH|O_DIRECTORY)`) and check
+    /// it is the root of a procfs (`fstatfs` = `PROC_SUPER_MAGIC`, inode 1).
+    fn open_procfs(&mut self) -> io::Result<()>;
+    /// Probe SELinux, Landlock and seccomp availability.
+    fn features(&mut self) -> io::Result<Features>;
+    /// `unshare(CLONE_NEWUSER)`.
+    fn unshare_userns(&mut self) -> io::Result<()>;
+    /// Write one byte (`1`) to `fd`, then block until the parent answers with the
+    /// ack byte `1` (it writes our uid/gid maps in between).
+    fn sync_exchange(&mut self, fd: RawFd) -> io::Result<()>;
+    /// `personality(persona)`, verified by reading it back.
+    fn set_personality(&mut self, persona: u32) -> io::Result<()>;
+    /// Open `thread-self/attr/exec` beneath the private procfs without crossing a
+    /// mount or a magic link, check it is on procfs, and write `label` if given.
+    /// With `None` this only proves the path is not tampered with.
+    fn exec_label(&mut self, label: Option<&str>) -> io::Result<()>;
+    /// Drop every bounding-set capability not in `keep` (`PR_CAPBSET_DROP`).
+    fn drop_bounding(&mut self, keep: u64) -> io::Result<()>;
+    /// `setgroups(groups)`.
+    fn setgroups(&mut self, groups: &[u32]) -> io::Result<()>;
+    /// `setresgid(gid, gid, gid)`.
+    fn setresgid(&mut self, gid: u32) -> io::Result<()>;
+    /// `setresuid(uid, uid, uid)`.
+    fn setresuid(&mut self, uid: u32) -> io::Result<()>;
+    /// One `capset` of effective, permitted and inheritable.
+    fn capset(&mut self, effective: u64, permitted: u64, inheritable: u64) -> io::Result<()>;
+    /// `PR_CAP_AMBIENT_CLEAR_ALL`, then `PR_CAP_AMBIENT_RAISE` for each bit of `ambient`.
+    fn set_ambient(&mut self, ambient: u64) -> io::Result<()>;
+    /// Create the Landlock ruleset and open its rule paths (`O_PATH`), while the
+    /// process still has the privilege to reach them. Kept until [`Self::landlock_restrict`].
+    fn landlock_prepare(&mut self, spec: &LandlockSpec) -> io::Result<()>;
+    /// `landlock_restrict_self` with the prepared ruleset (without setting NNP), then
+    /// close the ruleset and rule fds.
+    fn landlock_restrict(&mut self) -> io::Result<RulesetStatus>;
+    /// Refuse a `cwd` or `program` path that resolves through a magic link
+    /// (`/proc/<pid>/fd/N`, CVE-2024-21626), `fchdir` to `cwd` if given, and check
+    /// the resulting working directory is reachable from our root.
+    fn check_exec_paths(&mut self, cwd: Option<&CStr>, program: &CStr) -> io::Result<()>;
+    /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`.
+    fn install_seccomp(&mut self, spec: &SeccompSpec) -> io::Result<()>;
+    /// `execve`. The Linux implementation returns only on failure; a fake returns
+    /// `Ok(())` to mean "the program would now be running".
+    fn execve(&mut self, exec: &PreparedExec) -> io::Result<()>;
+}
+
+/// An `io::Error` with an errno and an explanation, for failures whose bare errno
+/// would not say enough (`ELOOP` for "this path goes through /proc/self/fd").
+#[derive(Debug)]
+pub struct SysError {
+    pub errno: i32,
+    pub message: String,
+}
+
+impl fmt::Display for SysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, io::Error::from_raw_os_error(self.errno))
+    }
+}
+
+impl std::error::Error for SysError {}
+
+/// An `io::Error` carrying `errno` and `message`.
+pub fn sys_error(errno: i32, message: impl Into<String>) -> io::Error {
+    let kind = io::Error::from_raw_os_error(errno).kind();
+    io::Error::new(kind, SysError { errno, message: message.into() })
+}
+
+/// The errno behind `e`, if there is one.
+pub fn errno_of(e: &io::Error) -> Option<i32> {
+    e.raw_os_error()
+        .or_else(|| e.get_ref().and_then(|i| i.downcast_ref::<SysError>()).map(|s| s.errno))
+}
+
+/// `execve` arguments prepared before seccomp, so that nothing between the filter
+/// and `execve` allocates or makes another syscall.
+pub struct PreparedExec {
+    path: CString,
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+impl fmt::Debug for PreparedExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedExec")
+            .field("path", &self.path)
+            .field("argc", &self._argv.len())
+            .field("envc", &self._envp.len())
+            .finish()
+    }
+}
+
+impl PreparedExec {
+    /// Fails with `EINVAL` if any string contains a NUL byte.
+    pub fn new(path: &Path, argv: &[OsString], envp: &[OsString]) -> io::Result<Self> {
+        let cs = |s: Vec<u8>, what: &str| {
+            CString::new(s).map_err(|_| sys_error(libc::EINVAL, format!("{what} contains a NUL byte")))
+        };
+        let path = cs(path.as_os_str().to_owned().into_vec(), "program path")?;
+        let argv: Vec<CString> =
+            argv.iter().map(|a| cs(a.clone().into_vec(), "an argument")).collect::<Result<_, _>>()?;
+        let envp: Vec<CString> = envp
+            .iter()
+            .map(|a| cs(a.clone().into_vec(), "an environment entry"))
+            .collect::<Result<_, _>>()?;
+        // The pointers stay valid when `argv`/`envp` move into the struct: a
+        // CString's bytes live in their own heap allocation.
+        let argv_ptrs = argv.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
+        let envp_ptrs = envp.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
+        Ok(PreparedExec { path, _argv: argv, _envp: envp, argv_ptrs, envp_ptrs })
+    }
+
+    pub fn path(&self) -> &CStr {
+        &self.path
+    }
+}
+
+/// Takes ownership of an fd number inherited from the launcher (`--report-fd`,
+/// `--policy-fd`, `--userns-sync-fd`). Fails with `EBADF` if it is not open.
+///
+/// The caller must adopt each number at most once.
+pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(sys_error(libc::EBADF, format!("fd {fd} is negative")));
+    }
+    // SAFETY: F_GETFD only reads the descriptor flags of `fd`; no memory is passed.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(sys_error(libc::EBADF, format!("fd {fd} is not open")));
+    }
+    // SAFETY: `fd` is open (checked above) and was inherited across execve, so no
+    // Rust object in this process owns it yet; the caller adopts each number once.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+fn cvt_i(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+/// `openat2(dirfd, path, how)`; returns the new fd.
+fn openat2(dirfd: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
+    // `open_how` is #[non_exhaustive] in libc: build it zeroed, then set fields.
+    // SAFETY: open_how is a plain-old-data struct of three u64s; all zeroes is valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = resolve;
+    loop {
+        // SAFETY: `path` is NUL-terminated, `how` is a valid open_how and its size is
+        // passed; the kernel only reads both.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        match cvt(r) {
+            // SAFETY: the kernel returned a new descriptor that nothing else owns.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) || e.raw_os_error() == Some(libc::EAGAIN) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn fstatfs_type(fd: RawFd) -> io::Result<i64> {
+    // SAFETY: statfs is plain data; zeroed is a valid value to be overwritten.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable statfs for the kernel to fill.
+    cvt_i(unsafe { libc::fstatfs(fd, &mut st) })?;
+    Ok(st.f_type as i64)
+}
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
+const PROC_ROOT_INO: u64 = 1;
+
+/// [`Kernel`] on Linux.
+#[derive(Debug)]
+pub struct LinuxKernel {
+    proc_root: PathBuf,
+    /// `false` only in unit tests that point the label writer at a temp dir.
+    verify_procfs: bool,
+    proc: Option<OwnedFd>,
+    landlock: Option<landlock::RulesetCreated>,
+}
+
+impl LinuxKernel {
+    /// `proc_root` is normally `/proc`. Whatever it is, [`Kernel::open_procfs`]
+    /// refuses it unless it is the root of a procfs mount.
+    pub fn new(proc_root: impl Into<PathBuf>) -> Self {
+        LinuxKernel { proc_root: proc_root.into(), verify_procfs: true, proc: None, landlock: None }
+    }
+
+    /// A kernel whose procfs handle is a plain directory laid out like procfs. Only
+    /// for tests of the label writer: nothing else should ever skip the check.
+    #[cfg(test)]
+    pub(crate) fn with_fake_proc_dir(dir: impl Into<PathBuf>) -> Self {
+        LinuxKernel { proc_root: dir.into(), verify_procfs: false, proc: None, landlock: None }
+    }
+
+    fn proc_fd(&self) -> io::Result<RawFd> {
+        self.proc
+            .as_ref()
+            .map(|f| f.as_raw_fd())
+            .ok_or_else(|| sys_error(libc::EBADF, "the private procfs handle is not open yet"))
+    }
+}
+
+fn selinux_active() -> bool {
+    if let Ok(lsms) = std::fs::read_to_string("/sys/kernel/security/lsm") {
+        if lsms.trim().split(',').any(|l| l == "selinux") {
+            return true;
+        }
+    }
+    // SAFETY: statfs is plain data; all zeroes is a valid value to be overwritten.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is a NUL-terminated literal and `st` a writable statfs.
+    let r = unsafe { libc::statfs(c"/sys/fs/selinux".as_ptr(), &mut st) };
+    r == 0 && st.f_type as i64 == SELINUX_MAGIC
+}
+
+fn caps_err(e: caps::errors::CapsError) -> io::Error {
+    // The caps crate formats the OS error into a string; errno is still set.
+    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EPERM);
+    sys_error(errno, e.to_string())
+}
+
+fn capability(index: u8) -> Option<caps::Capability> {
+    caps::all().into_iter().find(|c| c.index() == index)
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+impl Kernel for LinuxKernel {
+    fn thread_count(&mut self) -> io::Result<usize> {
+        Ok(std::fs::read_dir("/proc/self/task")?.count())
+    }
+
+    fn prctl_flag(&mut self, flag: PrctlFlag, on: bool) -> io::Result<()> {
+        let option = match flag {
+            PrctlFlag::Dumpable => libc::PR_SET_DUMPABLE,
+            PrctlFlag::NoNewPrivs => libc::PR_SET_NO_NEW_PRIVS,
+            PrctlFlag::KeepCaps => {
+                return caps::securebits::set_keepcaps(on).map_err(caps_err);
+            }
+        };
+        // SAFETY: these prctl options take integer arguments only.
+        cvt_i(unsafe { libc::prctl(option, libc::c_ulong::from(on), 0, 0, 0) }).map(drop)
+    }
+
+    fn sanitize_inherited(&mut self, keep: &[i32]) -> io::Result<()> {
+        let mut first: u32 = 3;
+        for &k in keep {
+            let k = u32::try_from(k).unwrap_or(0);
+            if k > first {
+                // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets descriptor flags.
+                cvt_i(unsafe { libc::close_range(first, k - 1, libc::CLOSE_RANGE_CLOEXEC as i32) })?;
+            }
+            first = first.max(k.saturating_add(1));
+        }
+        // SAFETY: as above.
+        cvt_i(unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) })?;
+        // SAFETY: SIG_DFL is a valid disposition for SIGPIPE; no handler pointer involved.
+        if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) } == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `set` is a valid sigset_t initialised by sigemptyset before use; the
+        // old-set pointer may be null.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            cvt_i(libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()))?;
+        }
+        Ok(())
+    }
+
+    fn open_procfs(&mut self) -> io::Result<()> {
+        let root = CString::new(self.proc_root.as_os_str().to_owned().into_vec())
+            .map_err(|_| sys_error(libc::EINVAL, "proc root contains a NUL byte"))?;
+        // SAFETY: `root` is NUL-terminated; open only reads it.
+        let fd = cvt_i(unsafe {
+            libc::open(root.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        })?;
+        // SAFETY: `fd` was just returned by open and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        if self.verify_procfs {
+            let ty = fstatfs_type(fd.as_raw_fd())?;
+            let ino = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))?;
+            if ty != PROC_SUPER_MAGIC || ino != PROC_ROOT_INO {
+                return Err(sys_error(
+                    libc::EXDEV,
+                    format!(
+                        "{} is not the root of a procfs mount (f_type {ty:#x}, inode {ino}); \
+                         every /proc write must go through a real procfs",
+                        self.proc_root.display()
+                    ),
+                ));
+            }
+        }
+        self.proc = Some(fd);
+        Ok(())
+    }
+
+    fn features(&mut self) -> io::Result<Features> {
+        // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+        // only returns the ABI version; no memory is read or written.
+        let v = unsafe {
+            libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32)
+        };
+        // SAFETY: PR_GET_SECCOMP takes no pointer arguments.
+        let sc = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+        Ok(Features {
+            selinux: selinux_active(),
+            landlock_abi: if v < 0 { 0 } else { v as i32 },
+            seccomp: sc >= 0,
+        })
+    }
+
+    fn unshare_userns(&mut self) -> io::Result<()> {
+        // SAFETY: unshare takes a flags integer only.
+        cvt_i(unsafe { libc::unshare(libc::CLONE_NEWUSER) }).map(drop)
+    }
+
+    fn sync_exchange(&mut self, fd: RawFd) -> io::Result<()> {
+        let one = [1u8];
+        loop {
+            // SAFETY: writes one byte from a live stack buffer.
+            let n = unsafe { libc::write(fd, one.as_ptr().cast(), 1) };
+            match n {
+                1 => break,
+                -1 if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+                -1 => return Err(io::Error::last_os_error()),
+                _ => return Err(sys_error(libc::EIO, "short write on the userns sync fd")),
+            }
+        }
+        let mut ack = [0u8];
+        loop {
+            // SAFETY: reads at most one byte into a live, writable stack buffer.
+            let n = unsafe { libc::read(fd, ack.as_mut_ptr().cast(), 1) };
+            match n {
+                1 if ack[0] == 1 => return Ok(()),
+                1 => {
+                    return Err(sys_error(
+                        libc::EPROTO,
+                        format!("the parent answered {:#04x} instead of the ack byte 0x01 (it failed to write the id maps)", ack[0]),
+                    ));
+                }
+                0 => {
+                    return Err(sys_error(
+                        libc::EPIPE,
+                        "the parent closed the userns sync fd without acknowledging (it failed to write the id maps)",
+                    ));
+                }
+                _ if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+                _ => return Err(io::Error::last_os_error()),
+            }
+        }
+    }
+
+    fn set_personality(&mut self, persona: u32) -> io::Result<()> {
+        // SAFETY: personality takes an integer; 0xffffffff queries without changing.
+        unsafe {
+            cvt_i(libc::personality(libc::c_ulong::from(persona)))?;
+            let now = cvt_i(libc::personality(0xffff_ffff))?;
+            if now as u32 != persona {
+                return Err(sys_error(
+                    libc::EINVAL,
+                    format!("personality is {now:#x} after setting {persona:#x}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn exec_label(&mut self, label: Option<&str>) -> io::Result<()> {
+        let dir = self.proc_fd()?;
+        let path = c"thread-self/attr/exec";
+        // NO_XDEV: a bind mount over attr/exec (or any component) is a mount crossing
+        // and fails with EXDEV; NO_MAGICLINKS and BENEATH keep the walk inside procfs.
+        let resolve = libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH;
+        let flags = if label.is_some() { libc::O_WRONLY | libc::O_NOCTTY } else { libc::O_PATH };
+        let fd = openat2(dir, path, flags, resolve).map_err(|e| {
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            let why = if errno == libc::EXDEV {
+                " (something is mounted over it: refusing to write the label anywhere else)"
+            } else {
+                ""
+            };
+            sys_error(errno, format!("cannot open <procfs>/thread-self/attr/exec safely{why}"))
+        })?;
+        if self.verify_procfs {
+            let ty = fstatfs_type(fd.as_raw_fd())?;
+            if ty != PROC_SUPER_MAGIC {
+                return Err(sys_error(
+                    libc::EXDEV,
+                    format!("thread-self/attr/exec is on a filesystem of type {ty:#x}, not procfs"),
+                ));
+            }
+        }
+        if let Some(label) = label {
+            let b = label.as_bytes();
+            // SAFETY: writes `b.len()` bytes from a live slice.
+            let n = unsafe { libc::write(fd.as_raw_fd(), b.as_ptr().cast(), b.len()) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if n as usize != b.len() {
+                return Err(sys_error(libc::EIO, format!("short write of the label ({n} of {} bytes)", b.len())));
+            }
+        }
+        Ok(())
+    }
+
+    fn drop_bounding(&mut self, keep: u64) -> io::Result<()> {
+        for i in 0..=CAP_LAST_CAP {
+            if keep & (1 << i) != 0 {
+                continue;
+            }
+            match capability(i) {
+                Some(c) => caps::drop(None, caps::CapSet::Bounding, c).map_err(caps_err)?,
+                None => {
+                    // SAFETY: PR_CAPBSET_DROP takes an integer capability number.
+                    cvt_i(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i), 0, 0, 0) })?;
+                }
+            }
+        }
+        // Capabilities newer than this build cannot be named by a policy: drop them all.
+        for i in (CAP_LAST_CAP + 1)..64 {
+            // SAFETY: PR_CAPBSET_READ/DROP take an integer capability number; READ
+            // fails with EINVAL past the kernel's last capability.
+            let has = unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(i), 0, 0, 0) };
+            if has < 0 {
+                break;
+            }
+            if has == 1 {
+                // SAFETY: PR_CAPBSET_DROP takes an integer capability number.
+                cvt_i(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i), 0, 0, 0) })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn setgroups(&mut self, groups: &[u32]) -> io::Result<()> {
+        // SAFETY: the kernel reads `groups.len()` gid_t values from a live slice.
+        cvt_i(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) }).map(drop)
+    }
+
+    fn setresgid(&mut self, gid: u32) -> io::Result<()> {
+        // SAFETY: integer arguments only.
+        cvt_i(unsafe { libc::setresgid(gid, gid, gid) }).map(drop)
+    }
+
+    fn setresuid(&mut self, uid: u32) -> io::Result<()> {
+        // SAFETY: integer arguments only.
+        cvt_i(unsafe { libc::setresuid(uid, uid, uid) }).map(drop)
+    }
+
+    fn capset(&mut self, effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
+        let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+        let data = [
+            CapData {
+                effective: effective as u32,
+                permitted: permitted as u32,
+                inheritable: inheritable as u32,
+            },
+            CapData {
+                effective: (effective >> 32) as u32,
+                permitted: (permitted >> 32) as u32,
+                inheritable: (inheritable >> 32) as u32,
+            },
+        ];
+        // SAFETY: header and the two-element data array match the kernel's
+        // _LINUX_CAPABILITY_VERSION_3 layout and outlive the call.
+        cvt(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) })
+            .map(drop)
+    }
+
+    fn set_ambient(&mut self, ambient: u64) -> io::Result<()> {
+        caps::clear(None, caps::CapSet::Ambient).map_err(caps_err)?;
+        for i in 0..=CAP_LAST_CAP {
+            if ambient & (1 << i) != 0 {
+                let c = capability(i)
+                    .ok_or_else(|| sys_error(libc::EINVAL, format!("capability {i} is unknown")))?;
+                caps::raise(None, caps::CapSet::Ambient, c).map_err(caps_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn landlock_prepare(&mut self, spec: &LandlockSpec) -> io::Result<()> {
+        self.landlock = Some(landlock_prepare(spec)?);
+        Ok(())
+    }
+
+    fn landlock_restrict(&mut self) -> io::Result<RulesetStatus> {
+        let created = self
+            .landlock
+            .take()
+            .ok_or_else(|| sys_error(libc::EBADF, "no Landlock ruleset was prepared"))?;
+        // NNP is the apply sequence's decision (it may be off on purpose): never let
+        // the crate set it behind our back.
+        let status = created.no_new_privs(false).restrict_self().map_err(ll_err)?;
+        Ok(status.ruleset)
+    }
+
+    fn check_exec_paths(&mut self, cwd: Option<&CStr>, program: &CStr) -> io::Result<()> {
+        fn magic<'a>(what: &'a str, p: &'a CStr) -> impl FnOnce(io::Error) -> io::Error + 'a {
+            move |e: io::Error| {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if errno == libc::ELOOP || errno == libc::EXDEV {
+                    sys_error(
+                        errno,
+                        format!(
+                            "{what} {} resolves through a magic link such as /proc/self/fd/N \
+                             (CVE-2024-21626); pass a real path",
+                            p.to_string_lossy()
+                        ),
+                    )
+                } else {
+                    sys_error(errno, format!("cannot resolve {what} {}", p.to_string_lossy()))
+                }
+            }
+        }
+        openat2(libc::AT_FDCWD, program, libc::O_PATH, libc::RESOLVE_NO_MAGICLINKS)
+            .map_err(magic("program", program))?;
+        if let Some(cwd) = cwd {
+            let fd = openat2(libc::AT_FDCWD, cwd, libc::O_PATH | libc::O_DIRECTORY, libc::RESOLVE_NO_MAGICLINKS)
+                .map_err(magic("cwd", cwd))?;
+            // SAFETY: fchdir takes a descriptor we own.
+            cvt_i(unsafe { libc::fchdir(fd.as_raw_fd()) })
+                .map_err(|e| sys_error(e.raw_os_error().unwrap_or(libc::EIO), format!("cannot enter cwd {}", cwd.to_string_lossy())))?;
+        }
+        // A working directory outside our root (a leaked host fd, a pivot_root) has no
+        // path from "/": getcwd fails with ENOENT or yields "(unreachable)…".
+        match std::env::current_dir() {
+            Ok(p) if p.is_absolute() => Ok(()),
+            Ok(p) => Err(sys_error(libc::ENOENT, format!("the working directory {} is outside the root", p.display()))),
+            Err(e) => Err(sys_error(
+                e.raw_os_error().unwrap_or(libc::ENOENT),
+                "the working directory is not reachable from the root (leaked directory fd?)",
+            )),
+        }
+    }
+
+    fn install_seccomp(&mut self, spec: &SeccompSpec) -> io::Result<()> {
+        let insns = spec.program.instructions();
+        let prog = libc::sock_fprog {
+            len: insns.len() as u16,
+            // SockFilter is #[repr(C)] {u16, u8, u8, u32}, the layout of sock_filter; the
+            // kernel only reads through this pointer.
+            filter: insns.as_ptr() as *mut libc::sock_filter,
+        };
+        let mut flags: libc::c_ulong = 0;
+        if spec.tsync {
+            flags |= libc::SECCOMP_FILTER_FLAG_TSYNC;
+        }
+        if spec.log {
+            flags |= libc::SECCOMP_FILTER_FLAG_LOG;
+        }
+        // SAFETY: `prog` points at `insns.len()` (≤ 4096, validated) live instructions
+        // laid out as struct sock_filter; the kernel copies them before returning.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        match cvt(r)? {
+            0 => Ok(()),
+            tid => Err(sys_error(libc::EBUSY, format!("TSYNC failed: thread {tid} cannot take the filter"))),
+        }
+    }
+
+    fn execve(&mut self, exec: &PreparedExec) -> io::Result<()> {
+        // SAFETY: path, argv and envp are NUL-terminated strings owned by `exec`, and
+        // both pointer arrays end with a null pointer.
+        unsafe { libc::execve(exec.path.as_ptr(), exec.argv_ptrs.as_ptr(), exec.envp_ptrs.as_ptr()) };
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn source_errno(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<io::Error>() {
+            if let Some(n) = io.raw_os_error() {
+                return Some(n);
+            }
+        }
+        cur = c.source();
+    }
+    None
+}
+
+fn ll_err(e: landlock::RulesetError) -> io::Error {
+    let errno = source_errno(&e).unwrap_or(libc::EINVAL);
+    sys_error(errno, format!("landlock: {e}"))
+}
+
+fn landlock_prepare(spec: &LandlockSpec) -> io::Result<landlock::RulesetCreated> {
+    use crate::policy::Compatibility;
+    use landlock::{
+        AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
+        Ruleset, RulesetAttr, RulesetCreatedAttr, Scope,
+    };
+    let ll = ll_err;
+    let level = match spec.compatibility() {
+        Compatibility::Required => CompatLevel::HardRequirement,
+        Compatibility::BestEffort => CompatLevel::BestEffort,
+    };
+    let mut rs = Ruleset::default().set_compatibility(level);
+    let fs = BitFlags::<AccessFs>::from_bits_truncate(spec.handled_fs());
+    if !fs.is_empty() {
+        rs = rs.handle_access(fs).map_err(ll)?;
+    }
+    if spec.handle_bind_tcp() {
+        rs = rs.handle_access(AccessNet::BindTcp).map_err(ll)?;
+    }
+    if spec.handle_connect_tcp() {
+        rs = rs.handle_access(AccessNet::ConnectTcp).map_err(ll)?;
+    }
+    if spec.scopes().abstract_unix {
+        rs = rs.scope(Scope::AbstractUnixSocket).map_err(ll)?;
+    }
+    if spec.scopes().signal {
+        rs = rs.scope(Scope::Signal).map_err(ll)?;
+    }
+    let mut created = rs.create().map_err(ll)?;
+    for r in spec.paths() {
+        let fd = PathFd::new(r.path()).map_err(|e| {
+            let errno = source_errno(&e).unwrap_or(libc::ENOENT);
+            sys_error(errno, format!("landlock: cannot open rule path {}", r.path()))
+        })?;
+        let access = BitFlags::<AccessFs>::from_bits_truncate(r.access());
+        created = created.add_rule(PathBeneath::new(fd, access)).map_err(ll)?;
+    }
+    for &p in spec.bind_tcp() {
+        created = created.add_rule(NetPort::new(p, AccessNet::BindTcp)).map_err(ll)?;
+    }
+    for &p in spec.connect_tcp() {
+        created = created.add_rule(NetPort::new(p, AccessNet::ConnectTcp)).map_err(ll)?;
+    }
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    /// A temp dir laid out like procfs (`thread-self -> 1/task/1`).
+    fn fake_proc() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("1/task/1/attr")).unwrap();
+        fs::write(d.path().join("1/task/1/attr/exec"), "").unwrap();
+        std::os::unix::fs::symlink("1/task/1", d.path().join("thread-self")).unwrap();
+        d
+    }
+
+    #[test]
+    fn label_writer_writes_through_the_proc_handle() {
+        let d = fake_proc();
+        let mut k = LinuxKernel::with_fake_proc_dir(d.path());
+        k.open_procfs().unwrap();
+        k.exec_label(None).unwrap();
+        k.exec_label(Some("system_u:system_r:container_t:s0")).unwrap();
+        let got = fs::read_to_string(d.path().join("1/task/1/attr/exec")).unwrap();
+        assert_eq!(got, "system_u:system_r:container_t:s0");
+    }
+
+    #[test]
+    fn label_writer_refuses_a_symlink_out_of_proc() {
+        let d = fake_proc();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(outside.path().join("attr")).unwrap();
+        fs::remove_file(d.path().join("thread-self")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("thread-self")).unwrap();
+        let mut k = LinuxKernel::with_fake_proc_dir(d.path());
+        k.open_procfs().unwrap();
+        let e = k.exec_label(Some("a:b:c")).unwrap_err();
+        assert_eq!(errno_of(&e), Some(libc::EXDEV), "{e}");
+        assert!(!outside.path().join("attr/exec").exists());
+    }
+
+    #[test]
+    fn production_proc_root_must_be_procfs() {
+        let d = fake_proc();
+        let mut k = LinuxKernel::new(d.path());
+        let e = k.open_procfs().unwrap_err();
+        assert_eq!(errno_of(&e), Some(libc::EXDEV));
+        assert!(e.to_string().contains("is not the root of a procfs mount"), "{e}");
+        // A procfs subdirectory is procfs, but not its root.
+        let mut k = LinuxKernel::new("/proc/self");
+        assert!(k.open_procfs().is_err());
+        let mut k = LinuxKernel::new("/proc");
+        k.open_procfs().unwrap();
+        k.exec_label(None).unwrap();
+    }
+
+    #[test]
+    fn magic_link_paths_are_refused() {
+        let mut k = LinuxKernel::new("/proc");
+        let e = k.check_exec_paths(None, c"/proc/self/exe").unwrap_err();
+        assert_eq!(errno_of(&e), Some(libc::ELOOP));
+        assert!(e.to_string().contains("CVE-2024-21626"));
+        k.check_exec_paths(None, c"/bin/sh").unwrap();
+    }
+
+    #[test]
+    fn errno_survives_wrapping() {
+        let e = sys_error(libc::EPERM, "context");
+        assert_eq!(errno_of(&e), Some(libc::EPERM));
+        assert_eq!(e.to_string(), "context (Operation not permitted (os error 1))");
+    }
+}

@@ -1,0 +1,1701 @@
+//! FilterIr → optimized classic BPF.
+//!
+//! Shape of the output:
+//!
+//! 1. Architecture dispatch: `ld [arch]`, one `jeq` per requested token, a
+//!    foreign token gets the bad-arch action.
+//! 2. Per token, `ld [nr]` and a search tree over the whole `u32` number space,
+//!    cut into segments of identical decisions (rule table entries, gaps with the
+//!    default action, numbers above the table's maximum with the unknown action).
+//!    The tree is chosen by dynamic programming over (segment range, depth budget)
+//!    to minimise the worst-case executed path first and the size second, using
+//!    `jge` splits, `jeq` for single numbers at the edge of a range, and `jeq`
+//!    chains for single numbers islanded in one background decision. Only
+//!    `ld [nr]`, `ld [arch]`, `jeq/jge/jset #k`, `ja` and `ret #k` sit on the path
+//!    to a number-only decision, so every unconditional ALLOW stays
+//!    constant-ALLOW for the kernel's action cache.
+//! 3. On x86_64, the segments that contain x32 numbers (bit 30) end in
+//!    `jset #0x40000000`: x32 numbers go to the x32 tree when x32 is requested and
+//!    to the bad-arch action otherwise; they never reach an x86_64 decision.
+//! 4. Argument rules are lowered per syscall to 32-bit halves with exact 64-bit
+//!    semantics, first match wins. Facts learned on each edge (an equality that
+//!    held or failed) let later rules skip comparisons they already know, and a
+//!    dataflow pass drops loads of a half that `A` already holds.
+//! 5. Layout: one shared `ret` per distinct value at the end; a conditional jump
+//!    that cannot reach its target within 255 gets a `ret` copy or a `ja`
+//!    trampoline right behind it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rampart_enforce::bpf::{self, SeccompProgram, SockFilter, data, op};
+
+use super::ir::{Action, ArchIr, Cmp, CmpOp, Cond, FilterIr, OriginId, Width};
+use crate::arch::{Arch, X32_SYSCALL_BIT};
+
+/// A filter and, per instruction, the rule it implements.
+#[derive(Clone, Debug)]
+pub struct Emitted {
+    pub program: SeccompProgram,
+    /// Same length as the program: the origin of each instruction, if any.
+    pub origins: Vec<Option<OriginId>>,
+}
+
+/// One origin's share of an oversized filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contributor {
+    pub origin: Option<OriginId>,
+    /// `file:line: summary`, or a description for compiler-made code.
+    pub description: String,
+    pub instructions: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EmitError {
+    #[error(
+        "the filter needs {len} instructions but the kernel accepts at most {max} per filter; largest contributors: {}",
+        top.iter().map(|c| format!("{} ({} instructions)", c.description, c.instructions)).collect::<Vec<_>>().join("; ")
+    )]
+    TooLarge {
+        len: usize,
+        max: usize,
+        top: Vec<Contributor>,
+    },
+    #[error("invalid seccomp IR: {0}")]
+    InvalidIr(String),
+    #[error("internal compiler error: emitted program refused by the kernel checks: {0}")]
+    Internal(#[from] bpf::ProgramError),
+}
+
+/// Above this many segments in one tree, the DP is replaced by a balanced tree.
+const DP_MAX_SEGMENTS: usize = 192;
+
+// ---------------------------------------------------------------------------
+// Pseudo code with symbolic labels.
+// ---------------------------------------------------------------------------
+
+/// A jump target: a label, or "a `ret` with this value" (any copy will do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Tgt {
+    L(usize),
+    R(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum P {
+    Label(usize),
+    /// `ld [off]`, then `and #mask` when a mask is given.
+    Load { off: u32, mask: Option<u32> },
+    And(u32),
+    Jmp { op: u16, k: u32, jt: Tgt, jf: Tgt },
+    Ja(Tgt),
+    Ret(u32),
+}
+
+impl P {
+    fn falls_through(&self) -> bool {
+        matches!(self, P::Label(_) | P::Load { .. } | P::And(_))
+    }
+    fn targets(&self) -> Vec<Tgt> {
+        match *self {
+            P::Jmp { jt, jf, .. } => vec![jt, jf],
+            P::Ja(t) => vec![t],
+            _ => vec![],
+        }
+    }
+    fn map_targets(&mut self, mut f: impl FnMut(Tgt) -> Tgt) {
+        match self {
+            P::Jmp { jt, jf, .. } => {
+                *jt = f(*jt);
+                *jf = f(*jf);
+            }
+            P::Ja(t) => *t = f(*t),
+            _ => {}
+        }
+    }
+    fn real_len(&self) -> usize {
+        match self {
+            P::Label(_) => 0,
+            P::Load { mask: Some(_), .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Code {
+    items: Vec<(P, Option<OriginId>)>,
+    next_label: usize,
+}
+
+impl Code {
+    fn label(&mut self) -> usize {
+        self.next_label += 1;
+        self.next_label - 1
+    }
+    fn push(&mut self, p: P, o: Option<OriginId>) -> usize {
+        self.items.push((p, o));
+        self.items.len() - 1
+    }
+    fn place(&mut self, l: usize) {
+        self.push(P::Label(l), None);
+    }
+    fn new_placed(&mut self) -> usize {
+        let l = self.label();
+        self.place(l);
+        l
+    }
+    fn patch(&mut self, idx: usize, p: P) {
+        self.items[idx].0 = p;
+    }
+}
+
+/// What the accumulator holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AState {
+    Unknown,
+    Word(u32),
+    Masked(u32, u32),
+}
+
+fn meet(a: Option<AState>, b: Option<AState>) -> Option<AState> {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(x), Some(y)) if x == y => Some(x),
+        _ => Some(AState::Unknown),
+    }
+}
+
+/// Jump threading, dead code removal and redundant-load elimination.
+fn optimize(code: &mut Code, entry_state: AState) {
+    // 1. Threading: a label whose first instruction is `ja t` or `ret v` is
+    //    replaced by `t` / `R(v)` wherever it is targeted.
+    let n = code.items.len();
+    let mut first_insn: HashMap<usize, usize> = HashMap::new();
+    let mut pending: Vec<usize> = Vec::new();
+    for i in 0..n {
+        match code.items[i].0 {
+            P::Label(l) => pending.push(l),
+            _ => {
+                for l in pending.drain(..) {
+                    first_insn.insert(l, i);
+                }
+            }
+        }
+    }
+    let resolve = |mut t: Tgt| -> Tgt {
+        for _ in 0..64 {
+            let Tgt::L(l) = t else { return t };
+            match first_insn.get(&l).map(|&i| code.items[i].0) {
+                Some(P::Ja(next)) => t = next,
+                Some(P::Ret(v)) => return Tgt::R(v),
+                _ => return t,
+            }
+        }
+        t
+    };
+    let resolved: Vec<Option<P>> = code
+        .items
+        .iter()
+        .map(|(p, _)| {
+            let mut q = *p;
+            q.map_targets(resolve);
+            if let P::Jmp { jt, jf, .. } = q
+                && jt == jf
+            {
+                q = P::Ja(jt);
+            }
+            Some(q)
+        })
+        .collect();
+    for (i, q) in resolved.into_iter().enumerate() {
+        if let Some(q) = q {
+            code.items[i].0 = q;
+        }
+    }
+    // 2. `ja` to a label right behind it.
+    let mut keep = vec![true; n];
+    for i in 0..n {
+        if let P::Ja(Tgt::L(l)) = code.items[i].0 {
+            let mut j = i + 1;
+            while j < n {
+                match code.items[j].0 {
+                    P::Label(x) if x == l => {
+                        keep[i] = false;
+                        break;
+                    }
+                    P::Label(_) => j += 1,
+                    _ => break,
+                }
+            }
+        }
+    }
+    retain(code, &keep);
+    // 3. Dead code: forward reachability (all jumps go forward).
+    let n = code.items.len();
+    let mut keep = vec![false; n];
+    let mut referenced: BTreeSet<usize> = BTreeSet::new();
+    let mut live = true; // falls into this item
+    for i in 0..n {
+        let p = code.items[i].0;
+        if let P::Label(l) = p {
+            live = live || referenced.contains(&l);
+        }
+        keep[i] = live;
+        if live {
+            for t in p.targets() {
+                if let Tgt::L(l) = t {
+                    referenced.insert(l);
+                }
+            }
+            live = p.falls_through();
+        }
+    }
+    // Drop labels nobody references (they would block fall-through merges).
+    for i in 0..n {
+        if let P::Label(l) = code.items[i].0
+            && !referenced.contains(&l)
+        {
+            keep[i] = false;
+        }
+    }
+    retain(code, &keep);
+    // 4. Loads of what A already holds.
+    let n = code.items.len();
+    let mut incoming: HashMap<usize, AState> = HashMap::new();
+    let mut state: Option<AState> = Some(entry_state);
+    let mut keep = vec![true; n];
+    for i in 0..n {
+        let p = code.items[i].0;
+        let cur = state.unwrap_or(AState::Unknown);
+        match p {
+            P::Label(l) => {
+                state = meet(state, incoming.get(&l).copied());
+                if state.is_none() {
+                    state = Some(AState::Unknown);
+                }
+            }
+            P::Load { off, mask } => {
+                let target = match mask {
+                    Some(m) => AState::Masked(off, m),
+                    None => AState::Word(off),
+                };
+                if cur == target {
+                    keep[i] = false;
+                } else if let (Some(m), AState::Word(o)) = (mask, cur)
+                    && o == off
+                {
+                    code.items[i].0 = P::And(m);
+                }
+                state = Some(target);
+            }
+            P::And(m) => {
+                state = Some(match cur {
+                    AState::Word(o) => AState::Masked(o, m),
+                    AState::Masked(o, m2) => AState::Masked(o, m & m2),
+                    AState::Unknown => AState::Unknown,
+                });
+            }
+            P::Jmp { .. } | P::Ja(_) | P::Ret(_) => {
+                for t in p.targets() {
+                    if let Tgt::L(l) = t {
+                        let v = meet(incoming.get(&l).copied(), Some(cur));
+                        incoming.insert(l, v.unwrap_or(AState::Unknown));
+                    }
+                }
+                state = None;
+            }
+        }
+    }
+    retain(code, &keep);
+}
+
+fn retain(code: &mut Code, keep: &[bool]) {
+    let mut i = 0;
+    code.items.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+}
+
+/// Worst-case instructions executed from the first item (final `ret` included)
+/// and the number of real instructions.
+fn measure(code: &Code) -> (u32, u32) {
+    let n = code.items.len();
+    let mut dist = vec![0u32; n + 1];
+    let mut label_dist: HashMap<usize, u32> = HashMap::new();
+    let cost = |t: Tgt, ld: &HashMap<usize, u32>| match t {
+        Tgt::R(_) => 1,
+        Tgt::L(l) => ld.get(&l).copied().unwrap_or(1),
+    };
+    for i in (0..n).rev() {
+        let p = code.items[i].0;
+        dist[i] = match p {
+            P::Label(l) => {
+                label_dist.insert(l, dist[i + 1]);
+                dist[i + 1]
+            }
+            P::Load { .. } | P::And(_) => p.real_len() as u32 + dist[i + 1],
+            P::Jmp { jt, jf, .. } => 1 + cost(jt, &label_dist).max(cost(jf, &label_dist)),
+            P::Ja(t) => 1 + cost(t, &label_dist),
+            P::Ret(_) => 1,
+        };
+    }
+    let size = code.items.iter().map(|(p, _)| p.real_len() as u32).sum();
+    (dist[0], size)
+}
+
+// ---------------------------------------------------------------------------
+// Argument conditions.
+// ---------------------------------------------------------------------------
+
+/// `(word & mask) op value` on one 32-bit half of `seccomp_data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Half {
+    off: u32,
+    mask: u32,
+    op: CmpOp,
+    value: u32,
+}
+
+fn cmp_u<T: PartialOrd>(a: T, op: CmpOp, b: T) -> bool {
+    match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
+/// Whether `(x & m) op v` is the same for every `x` (the masked value ranges
+/// over the sub-masks of `m`: from 0 to `m`).
+fn constant_cmp(m: u64, op: CmpOp, v: u64) -> Option<bool> {
+    match op {
+        CmpOp::Eq => {
+            if v & !m != 0 {
+                Some(false)
+            } else if m == 0 {
+                Some(v == 0)
+            } else {
+                None
+            }
+        }
+        CmpOp::Ne => constant_cmp(m, CmpOp::Eq, v).map(|b| !b),
+        CmpOp::Gt => (v >= m).then_some(false),
+        CmpOp::Ge => {
+            if v == 0 {
+                Some(true)
+            } else {
+                (v > m).then_some(false)
+            }
+        }
+        CmpOp::Lt => {
+            if v == 0 {
+                Some(false)
+            } else {
+                (v > m).then_some(true)
+            }
+        }
+        CmpOp::Le => (v >= m).then_some(true),
+    }
+}
+
+impl Half {
+    fn constant(&self) -> Option<bool> {
+        constant_cmp(u64::from(self.mask), self.op, u64::from(self.value))
+    }
+    fn eval_on(&self, word: u32) -> bool {
+        cmp_u(word & self.mask, self.op, self.value)
+    }
+}
+
+fn cmp_constant(c: &Cmp) -> Option<bool> {
+    match c.width {
+        Width::U64 => constant_cmp(c.mask, c.op, c.value),
+        Width::U32 => constant_cmp(c.mask & 0xffff_ffff, c.op, c.value & 0xffff_ffff),
+    }
+}
+
+/// A condition with constants folded away; `None` inside means constant.
+enum Simple {
+    Const(bool),
+    Cond(Cond),
+}
+
+fn simplify(c: &Cond) -> Simple {
+    match c {
+        Cond::True => Simple::Const(true),
+        Cond::Cmp(cmp) => match cmp_constant(cmp) {
+            Some(b) => Simple::Const(b),
+            None => Simple::Cond(Cond::Cmp(*cmp)),
+        },
+        Cond::Not(x) => match simplify(x) {
+            Simple::Const(b) => Simple::Const(!b),
+            Simple::Cond(Cond::Not(y)) => Simple::Cond(*y),
+            Simple::Cond(y) => Simple::Cond(Cond::Not(Box::new(y))),
+        },
+        Cond::And(xs) | Cond::Or(xs) => {
+            let is_and = matches!(c, Cond::And(_));
+            let mut out = Vec::new();
+            for x in xs {
+                match simplify(x) {
+                    Simple::Const(b) if b == is_and => {}
+                    Simple::Const(b) => return Simple::Const(b),
+                    Simple::Cond(Cond::And(ys)) if is_and => out.extend(ys),
+                    Simple::Cond(Cond::Or(ys)) if !is_and => out.extend(ys),
+                    Simple::Cond(y) => out.push(y),
+                }
+            }
+            match out.len() {
+                0 => Simple::Const(is_and),
+                1 => Simple::Cond(out.pop().unwrap_or(Cond::True)),
+                _ if is_and => Simple::Cond(Cond::And(out)),
+                _ => Simple::Cond(Cond::Or(out)),
+            }
+        }
+    }
+}
+
+/// The offsets of an argument's (low, high) halves.
+fn halves(arg: u8, big_endian: bool) -> (u32, u32) {
+    let i = u32::from(arg);
+    (
+        data::arg_half(i, false, big_endian),
+        data::arg_half(i, true, big_endian),
+    )
+}
+
+/// A comparison as a conjunction of half comparisons, when it is one.
+fn cmp_halves(c: &Cmp, be: bool) -> Option<Vec<Half>> {
+    let (lo, hi) = halves(c.arg, be);
+    let (mh, ml) = ((c.mask >> 32) as u32, c.mask as u32);
+    let (vh, vl) = ((c.value >> 32) as u32, c.value as u32);
+    let h = |off, mask, op, value| Half {
+        off,
+        mask,
+        op,
+        value,
+    };
+    use CmpOp::*;
+    if c.width == Width::U32 {
+        return Some(vec![h(lo, ml, c.op, vl)]);
+    }
+    let hi_zero = mh == 0 && vh == 0;
+    Some(match c.op {
+        Eq => vec![h(hi, mh, Eq, vh), h(lo, ml, Eq, vl)],
+        Ne if hi_zero => vec![h(lo, ml, Ne, vl)],
+        Ne if ml == 0 && vl == 0 => vec![h(hi, mh, Ne, vh)],
+        Gt | Ge | Lt | Le if hi_zero => vec![h(lo, ml, c.op, vl)],
+        Gt if vh == mh => vec![h(hi, mh, Eq, vh), h(lo, ml, Gt, vl)],
+        Gt if vl >= ml => vec![h(hi, mh, Gt, vh)],
+        Ge if vh == mh => vec![h(hi, mh, Eq, vh), h(lo, ml, Ge, vl)],
+        Ge if vl == 0 => vec![h(hi, mh, Ge, vh)],
+        Ge if vl > ml => vec![h(hi, mh, Gt, vh)],
+        Lt if vh == 0 => vec![h(hi, mh, Eq, 0), h(lo, ml, Lt, vl)],
+        Lt if vl == 0 => vec![h(hi, mh, Lt, vh)],
+        Lt if vl > ml => vec![h(hi, mh, Le, vh)],
+        Le if vh == 0 => vec![h(hi, mh, Eq, 0), h(lo, ml, Le, vl)],
+        Le if vl >= ml => vec![h(hi, mh, Le, vh)],
+        _ => return None,
+    })
+}
+
+/// One conjunct of a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Test {
+    Half(Half),
+    Other(Cond),
+}
+
+/// A rule's condition as a conjunction; `None` if it never holds.
+fn conjuncts(c: &Cond, be: bool) -> Option<Vec<Test>> {
+    match simplify(c) {
+        Simple::Const(false) => None,
+        Simple::Const(true) => Some(vec![]),
+        Simple::Cond(c) => {
+            let mut out = Vec::new();
+            flatten(&c, be, &mut out).then_some(out)
+        }
+    }
+}
+
+/// Appends the conjuncts of `c`; false if one of them is constant false.
+fn flatten(c: &Cond, be: bool, out: &mut Vec<Test>) -> bool {
+    match c {
+        Cond::And(xs) => xs.iter().all(|x| flatten(x, be, out)),
+        Cond::Cmp(cmp) => match cmp_halves(cmp, be) {
+            Some(hs) => {
+                for h in hs {
+                    match h.constant() {
+                        Some(true) => {}
+                        Some(false) => return false,
+                        None => out.push(Test::Half(h)),
+                    }
+                }
+                true
+            }
+            None => {
+                out.push(Test::Other(c.clone()));
+                true
+            }
+        },
+        other => {
+            out.push(Test::Other(other.clone()));
+            true
+        }
+    }
+}
+
+/// What an edge knows: conjuncts that held or failed.
+fn implied(facts: &[(Test, bool)], t: &Test) -> Option<bool> {
+    for (ft, held) in facts.iter().rev() {
+        if ft == t {
+            return Some(*held);
+        }
+        let (Test::Half(a), Test::Half(b)) = (ft, t) else {
+            continue;
+        };
+        if a.off != b.off {
+            continue;
+        }
+        // The masked word is known exactly.
+        let exact = match (a.op, held) {
+            (CmpOp::Eq, true) | (CmpOp::Ne, false) => Some(a.value),
+            (CmpOp::Gt, false) | (CmpOp::Le, true) if a.value == 0 => Some(0),
+            _ => None,
+        };
+        if let Some(v) = exact {
+            if a.mask == b.mask || a.mask == u32::MAX {
+                return Some(b.eval_on(v));
+            }
+            continue;
+        }
+        let differs = matches!((a.op, held), (CmpOp::Eq, false) | (CmpOp::Ne, true));
+        if differs && a.mask == b.mask && a.value == b.value {
+            match b.op {
+                CmpOp::Eq => return Some(false),
+                CmpOp::Ne => return Some(true),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// The code for one half comparison.
+fn gen_half(code: &mut Code, h: Half, t: Tgt, f: Tgt, o: Option<OriginId>) {
+    if let Some(b) = h.constant() {
+        code.push(P::Ja(if b { t } else { f }), o);
+        return;
+    }
+    let full = h.mask == u32::MAX;
+    let raw = P::Load {
+        off: h.off,
+        mask: None,
+    };
+    use CmpOp::*;
+    let jset = |code: &mut Code, k, jt, jf| {
+        code.push(raw, o);
+        code.push(
+            P::Jmp {
+                op: op::JMP | op::JSET | op::K,
+                k,
+                jt,
+                jf,
+            },
+            o,
+        );
+    };
+    match h.op {
+        // (x & m) == 0  <=>  !(x & m)
+        Eq | Ne if h.value == 0 => {
+            let (jt, jf) = if h.op == Eq { (f, t) } else { (t, f) };
+            jset(code, h.mask, jt, jf);
+        }
+        Eq | Ne if !full && h.value == h.mask && h.mask.is_power_of_two() => {
+            let (jt, jf) = if h.op == Eq { (t, f) } else { (f, t) };
+            jset(code, h.mask, jt, jf);
+        }
+        Gt if h.value == 0 => jset(code, h.mask, t, f),
+        Le if h.value == 0 => jset(code, h.mask, f, t),
+        _ => {
+            code.push(
+                P::Load {
+                    off: h.off,
+                    mask: (!full).then_some(h.mask),
+                },
+                o,
+            );
+            let (jop, jt, jf) = match h.op {
+                Eq => (op::JEQ, t, f),
+                Ne => (op::JEQ, f, t),
+                Gt => (op::JGT, t, f),
+                Ge => (op::JGE, t, f),
+                Lt => (op::JGE, f, t),
+                Le => (op::JGT, f, t),
+            };
+            code.push(
+                P::Jmp {
+                    op: op::JMP | jop | op::K,
+                    k: h.value,
+                    jt,
+                    jf,
+                },
+                o,
+            );
+        }
+    }
+}
+
+fn gen_halves(code: &mut Code, hs: &[Half], t: Tgt, f: Tgt, o: Option<OriginId>) {
+    match hs.split_last() {
+        None => {
+            code.push(P::Ja(t), o);
+        }
+        Some((last, init)) => {
+            for h in init {
+                let next = code.label();
+                gen_half(code, *h, Tgt::L(next), f, o);
+                code.place(next);
+            }
+            gen_half(code, *last, t, f, o);
+        }
+    }
+}
+
+/// Generic lowering of a (simplified) condition: jumps to `t` if it holds.
+fn gen_cond(code: &mut Code, c: &Cond, t: Tgt, f: Tgt, be: bool, o: Option<OriginId>) {
+    match c {
+        Cond::True => {
+            code.push(P::Ja(t), o);
+        }
+        Cond::Cmp(cmp) => {
+            if let Some(b) = cmp_constant(cmp) {
+                code.push(P::Ja(if b { t } else { f }), o);
+            } else if let Some(hs) = cmp_halves(cmp, be) {
+                gen_halves(code, &hs, t, f, o);
+            } else {
+                // Not a conjunction: x op v over (hi, lo) lexicographically.
+                let (lo, hi) = halves(cmp.arg, be);
+                let (mh, ml) = ((cmp.mask >> 32) as u32, cmp.mask as u32);
+                let (vh, vl) = ((cmp.value >> 32) as u32, cmp.value as u32);
+                let half = |off, mask, op, value| Half {
+                    off,
+                    mask,
+                    op,
+                    value,
+                };
+                let (t, f, strict) = match cmp.op {
+                    CmpOp::Ne => {
+                        let hs = [half(hi, mh, CmpOp::Eq, vh), half(lo, ml, CmpOp::Eq, vl)];
+                        gen_halves(code, &hs, f, t, o);
+                        return;
+                    }
+                    CmpOp::Eq => {
+                        let hs = [half(hi, mh, CmpOp::Eq, vh), half(lo, ml, CmpOp::Eq, vl)];
+                        gen_halves(code, &hs, t, f, o);
+                        return;
+                    }
+                    CmpOp::Gt => (t, f, true),
+                    CmpOp::Ge => (t, f, false),
+                    CmpOp::Le => (f, t, true),
+                    CmpOp::Lt => (f, t, false),
+                };
+                // hi > vh -> t; hi != vh -> f; lo (>|>=) vl.
+                let eq = code.label();
+                gen_half(code, half(hi, mh, CmpOp::Gt, vh), t, Tgt::L(eq), o);
+                code.place(eq);
+                let lo_l = code.label();
+                if vh != 0 {
+                    gen_half(code, half(hi, mh, CmpOp::Eq, vh), Tgt::L(lo_l), f, o);
+                }
+                code.place(lo_l);
+                let op = if strict { CmpOp::Gt } else { CmpOp::Ge };
+                gen_half(code, half(lo, ml, op, vl), t, f, o);
+            }
+        }
+        Cond::Not(x) => gen_cond(code, x, f, t, be, o),
+        Cond::And(xs) | Cond::Or(xs) => {
+            let is_and = matches!(c, Cond::And(_));
+            match xs.split_last() {
+                None => {
+                    code.push(P::Ja(if is_and { t } else { f }), o);
+                }
+                Some((last, init)) => {
+                    for x in init {
+                        let next = code.label();
+                        if is_and {
+                            gen_cond(code, x, Tgt::L(next), f, be, o);
+                        } else {
+                            gen_cond(code, x, t, Tgt::L(next), be, o);
+                        }
+                        code.place(next);
+                    }
+                    gen_cond(code, last, t, f, be, o);
+                }
+            }
+        }
+    }
+}
+
+fn gen_test(code: &mut Code, test: &Test, t: Tgt, f: Tgt, be: bool, o: Option<OriginId>) {
+    match test {
+        Test::Half(h) => gen_half(code, *h, t, f, o),
+        Test::Other(c) => gen_cond(code, c, t, f, be, o),
+    }
+}
+
+/// A syscall's rules, simplified: conjunctions, return values, origins.
+#[derive(Clone, Debug)]
+struct Body {
+    rules: Vec<(Vec<Test>, u32, Option<OriginId>)>,
+    default: u32,
+    big_endian: bool,
+}
+
+type BodyKey = (Vec<(Vec<Test>, u32)>, u32, bool);
+
+impl Body {
+    fn key(&self) -> BodyKey {
+        (
+            self.rules.iter().map(|(t, r, _)| (t.clone(), *r)).collect(),
+            self.default,
+            self.big_endian,
+        )
+    }
+
+    /// Emits the rule chain; returns its entry.
+    fn gen(&self, code: &mut Code) -> Tgt {
+        let rules = &self.rules;
+        let labels: Vec<Vec<usize>> = rules
+            .iter()
+            .map(|(ts, _, _)| ts.iter().map(|_| code.label()).collect())
+            .collect();
+        let resolve = |mut j: usize, mut c: usize, facts: &[(Test, bool)]| -> Tgt {
+            'rules: while j < rules.len() {
+                let (tests, ret, _) = &rules[j];
+                for (k, test) in tests.iter().enumerate().skip(c) {
+                    match implied(facts, test) {
+                        Some(true) => {}
+                        Some(false) => {
+                            j += 1;
+                            c = 0;
+                            continue 'rules;
+                        }
+                        None => return Tgt::L(labels[j][k]),
+                    }
+                }
+                return Tgt::R(*ret);
+            }
+            Tgt::R(self.default)
+        };
+        let entry = resolve(0, 0, &[]);
+        for (j, (tests, _, origin)) in rules.iter().enumerate() {
+            for (c, test) in tests.iter().enumerate() {
+                code.place(labels[j][c]);
+                let mut facts: Vec<(Test, bool)> =
+                    tests[..c].iter().map(|t| (t.clone(), true)).collect();
+                facts.push((test.clone(), true));
+                let t = resolve(j, c + 1, &facts);
+                if let Some(last) = facts.last_mut() {
+                    last.1 = false;
+                }
+                let f = resolve(j + 1, 0, &facts);
+                gen_test(code, test, t, f, self.big_endian, *origin);
+            }
+        }
+        entry
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Number-space segments and the search tree.
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Leaf {
+    Ret(u32),
+    Body(usize),
+    /// `jset #X32_SYSCALL_BIT`: x32 numbers to `x32`, the rest to `base`.
+    Guard { base: usize, x32: X32Target },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum X32Target {
+    Ret(u32),
+    Tree,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LeafInfo {
+    depth: u32,
+    size: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Seg {
+    lo: u32,
+    hi: u32,
+    leaf: usize,
+    origin: Option<OriginId>,
+}
+
+#[derive(Clone, Debug)]
+enum Node {
+    Leaf(usize),
+    /// `jge #at`: right if nr >= at.
+    Split {
+        at: u32,
+        left: Box<Node>,
+        right: Box<Node>,
+    },
+    /// `jeq #nr`: the single-number segment `hit`, else `rest`.
+    Jeq {
+        hit: usize,
+        rest: Box<Node>,
+    },
+}
+
+const INF: u32 = u32::MAX / 4;
+
+/// The search tree over `segs` minimising worst-case executed instructions,
+/// then size. Returns the tree and its worst-case depth (final `ret` included).
+fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
+    let n = segs.len();
+    let info = |s: usize| li[segs[s].leaf];
+    let single = |s: usize| segs[s].lo == segs[s].hi;
+    if n == 1 {
+        return (Node::Leaf(0), info(0).depth);
+    }
+    if n > DP_MAX_SEGMENTS {
+        return balanced(segs, li, 0, n - 1);
+    }
+    let idx = |i: usize, j: usize| i * n + j;
+    // chain[i][j]: segments i, i+2, .., j share one leaf; i+1, i+3, .. are single
+    // numbers (islands), so a jeq chain decides the whole range.
+    let mut chain = vec![false; n * n];
+    for i in 0..n {
+        let mut j = i + 2;
+        while j < n {
+            let ok = (j == i + 2 || chain[idx(i, j - 2)])
+                && single(j - 1)
+                && segs[j].leaf == segs[i].leaf;
+            if !ok {
+                break;
+            }
+            chain[idx(i, j)] = true;
+            j += 2;
+        }
+    }
+    let chain_islands = |i: usize, j: usize| -> Vec<usize> {
+        let mut isl: Vec<usize> = (i + 1..j).step_by(2).collect();
+        isl.sort_by_key(|&s| std::cmp::Reverse(info(s).depth));
+        isl
+    };
+    let chain_cost = |i: usize, j: usize| -> (u32, u32) {
+        let isl = chain_islands(i, j);
+        let m = isl.len() as u32;
+        let mut depth = m + info(i).depth;
+        let mut size = m + info(i).size;
+        for (k, &s) in isl.iter().enumerate() {
+            depth = depth.max(k as u32 + 1 + info(s).depth);
+            size += info(s).size;
+        }
+        (depth, size)
+    };
+    const LEAF: u32 = 1;
+    const CHAIN: u32 = 2;
+    const JEQ_LO: u32 = 3;
+    const JEQ_HI: u32 = 4;
+    const SPLIT: u32 = 5;
+    let mut layers: Vec<(Vec<u32>, Vec<u32>)> = vec![(vec![INF; n * n], vec![0; n * n])];
+    let mut found = None;
+    for d in 1..=64u32 {
+        let prev = &layers[d as usize - 1].0;
+        let mut cur = vec![INF; n * n];
+        let mut ch = vec![0u32; n * n];
+        for len in 0..n {
+            for i in 0..n - len {
+                let j = i + len;
+                let mut best = INF;
+                let mut choice = 0;
+                let mut consider = |c: u32, what: u32| {
+                    if c < best {
+                        best = c;
+                        choice = what;
+                    }
+                };
+                if i == j {
+                    if info(i).depth <= d {
+                        consider(info(i).size, LEAF);
+                    }
+                } else {
+                    if chain[idx(i, j)] {
+                        let (cd, cs) = chain_cost(i, j);
+                        if cd <= d {
+                            consider(cs, CHAIN);
+                        }
+                    }
+                    if single(i) && info(i).depth < d {
+                        consider(1 + info(i).size + prev[idx(i + 1, j)], JEQ_LO);
+                    }
+                    if single(j) && info(j).depth < d {
+                        consider(1 + info(j).size + prev[idx(i, j - 1)], JEQ_HI);
+                    }
+                    for k in i..j {
+                        consider(1 + prev[idx(i, k)] + prev[idx(k + 1, j)], SPLIT + (k - i) as u32);
+                    }
+                }
+                cur[idx(i, j)] = best.min(INF);
+                ch[idx(i, j)] = choice;
+            }
+        }
+        let done = cur[idx(0, n - 1)] < INF;
+        layers.push((cur, ch));
+        if done {
+            found = Some(d);
+            break;
+        }
+    }
+    let Some(depth) = found else {
+        return balanced(segs, li, 0, n - 1);
+    };
+    fn rebuild(
+        layers: &[(Vec<u32>, Vec<u32>)],
+        n: usize,
+        i: usize,
+        j: usize,
+        d: usize,
+        islands: &dyn Fn(usize, usize) -> Vec<usize>,
+    ) -> Node {
+        let choice = layers[d].1[i * n + j];
+        match choice {
+            LEAF => Node::Leaf(i),
+            CHAIN => {
+                let mut node = Node::Leaf(i);
+                for s in islands(i, j).into_iter().rev() {
+                    node = Node::Jeq {
+                        hit: s,
+                        rest: Box::new(node),
+                    };
+                }
+                node
+            }
+            JEQ_LO => Node::Jeq {
+                hit: i,
+                rest: Box::new(rebuild(layers, n, i + 1, j, d - 1, islands)),
+            },
+            JEQ_HI => Node::Jeq {
+                hit: j,
+                rest: Box::new(rebuild(layers, n, i, j - 1, d - 1, islands)),
+            },
+            c => {
+                let k = i + (c - SPLIT) as usize;
+                Node::Split {
+                    at: 0, // filled by the caller from the segments
+                    left: Box::new(rebuild(layers, n, i, k, d - 1, islands)),
+                    right: Box::new(rebuild(layers, n, k + 1, j, d - 1, islands)),
+                }
+            }
+        }
+    }
+    let node = rebuild(&layers, n, 0, n - 1, depth as usize, &chain_islands);
+    (fill_split_points(node, segs), depth)
+}
+
+/// Sets each split's constant to the first number of its right subtree.
+fn fill_split_points(node: Node, segs: &[Seg]) -> Node {
+    fn first(node: &Node) -> usize {
+        match node {
+            Node::Leaf(s) => *s,
+            Node::Split { left, .. } => first(left),
+            Node::Jeq { hit, rest } => (*hit).min(first(rest)),
+        }
+    }
+    match node {
+        Node::Leaf(s) => Node::Leaf(s),
+        Node::Split { left, right, .. } => {
+            let at = segs[first(&right)].lo;
+            Node::Split {
+                at,
+                left: Box::new(fill_split_points(*left, segs)),
+                right: Box::new(fill_split_points(*right, segs)),
+            }
+        }
+        Node::Jeq { hit, rest } => Node::Jeq {
+            hit,
+            rest: Box::new(fill_split_points(*rest, segs)),
+        },
+    }
+}
+
+fn balanced(segs: &[Seg], li: &[LeafInfo], i: usize, j: usize) -> (Node, u32) {
+    if i == j {
+        return (Node::Leaf(i), li[segs[i].leaf].depth);
+    }
+    let k = (i + j) / 2;
+    let (l, dl) = balanced(segs, li, i, k);
+    let (r, dr) = balanced(segs, li, k + 1, j);
+    (
+        Node::Split {
+            at: segs[k + 1].lo,
+            left: Box::new(l),
+            right: Box::new(r),
+        },
+        1 + dl.max(dr),
+    )
+}
+
+fn coalesce(segs: Vec<Seg>) -> Vec<Seg> {
+    let mut out: Vec<Seg> = Vec::with_capacity(segs.len());
+    for s in segs {
+        match out.last_mut() {
+            Some(last) if last.leaf == s.leaf && u64::from(last.hi) + 1 == u64::from(s.lo) => {
+                last.hi = s.hi;
+                last.origin = last.origin.or(s.origin);
+            }
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+/// Whether `[lo, hi]` contains a number with the x32 bit.
+fn has_x32(lo: u32, hi: u32) -> bool {
+    if lo & X32_SYSCALL_BIT != 0 || hi & X32_SYSCALL_BIT != 0 {
+        return true;
+    }
+    let next = (lo & 0x8000_0000) | X32_SYSCALL_BIT;
+    next > lo && next <= hi
+}
+
+/// Whether `seccomp_data` stores the high half of an argument first.
+pub fn big_endian(arch: Arch) -> bool {
+    arch == Arch::S390x
+}
+
+// ---------------------------------------------------------------------------
+// The generator.
+// ---------------------------------------------------------------------------
+
+struct Gen<'a> {
+    ir: &'a FilterIr,
+    code: Code,
+    leaves: Vec<Leaf>,
+    leaf_ids: HashMap<Leaf, usize>,
+    info: Vec<LeafInfo>,
+    bodies: Vec<Body>,
+    body_ids: HashMap<BodyKey, usize>,
+    /// Emitted code per leaf (memoised so shared leaves are emitted once).
+    leaf_tgt: HashMap<usize, Tgt>,
+    x32_tree: Option<(Vec<Seg>, Node)>,
+    x32_label: Option<usize>,
+}
+
+impl<'a> Gen<'a> {
+    fn new(ir: &'a FilterIr) -> Self {
+        Gen {
+            ir,
+            code: Code::default(),
+            leaves: Vec::new(),
+            leaf_ids: HashMap::new(),
+            info: Vec::new(),
+            bodies: Vec::new(),
+            body_ids: HashMap::new(),
+            leaf_tgt: HashMap::new(),
+            x32_tree: None,
+            x32_label: None,
+        }
+    }
+
+    fn leaf(&mut self, leaf: Leaf, info: LeafInfo) -> usize {
+        if let Some(&id) = self.leaf_ids.get(&leaf) {
+            return id;
+        }
+        self.leaves.push(leaf);
+        self.info.push(info);
+        self.leaf_ids.insert(leaf, self.leaves.len() - 1);
+        self.leaves.len() - 1
+    }
+
+    fn ret_leaf(&mut self, a: Action) -> usize {
+        self.leaf(Leaf::Ret(a.to_ret()), LeafInfo { depth: 1, size: 0 })
+    }
+
+    /// The leaf for a syscall's rule list.
+    fn rules_leaf(&mut self, a: &ArchIr, nr: u32) -> (usize, Option<OriginId>) {
+        let be = big_endian(a.arch);
+        let default = a.default_action.to_ret();
+        let mut rules = Vec::new();
+        for r in a.syscalls.get(&nr).map(Vec::as_slice).unwrap_or(&[]) {
+            let Some(tests) = conjuncts(&r.cond, be) else {
+                continue;
+            };
+            let always = tests.is_empty();
+            rules.push((tests, r.action.to_ret(), r.origin));
+            if always {
+                break;
+            }
+        }
+        while rules.last().is_some_and(|r| r.1 == default) {
+            rules.pop();
+        }
+        let origin = rules.first().and_then(|r| r.2).or(a.default_origin);
+        match rules.first() {
+            None => return (self.ret_leaf(a.default_action), a.default_origin),
+            Some((t, ret, o)) if t.is_empty() => {
+                let (ret, o) = (*ret, *o);
+                return (self.leaf(Leaf::Ret(ret), LeafInfo { depth: 1, size: 0 }), o);
+            }
+            _ => {}
+        }
+        let body = Body {
+            rules,
+            default,
+            big_endian: be,
+        };
+        let key = body.key();
+        let id = match self.body_ids.get(&key) {
+            Some(&id) => id,
+            None => {
+                self.bodies.push(body);
+                self.body_ids.insert(key, self.bodies.len() - 1);
+                self.bodies.len() - 1
+            }
+        };
+        // Measure the body alone: A holds nr on entry.
+        let mut scratch = Code::default();
+        let entry = self.bodies[id].gen(&mut scratch);
+        let mut c = Code {
+            items: vec![(P::Ja(entry), None)],
+            next_label: scratch.next_label,
+        };
+        c.items.extend(scratch.items);
+        optimize(&mut c, AState::Word(data::NR));
+        let (depth, size) = measure(&c);
+        (self.leaf(Leaf::Body(id), LeafInfo { depth, size }), origin)
+    }
+
+    /// One architecture's decision over the whole u32 number space.
+    fn arch_segments(&mut self, a: &ArchIr) -> Vec<Seg> {
+        let default = self.ret_leaf(a.default_action);
+        let unknown = self.ret_leaf(a.unknown_action);
+        let max = a.max_known_nr;
+        let mut segs = Vec::new();
+        let mut cursor: u64 = 0;
+        let mut gap = |segs: &mut Vec<Seg>, from: u64, to: u64| {
+            // [from, to] inclusive, to may be < from (empty).
+            if from > to {
+                return;
+            }
+            let m = u64::from(max);
+            if from <= m {
+                segs.push(Seg {
+                    lo: from as u32,
+                    hi: to.min(m) as u32,
+                    leaf: default,
+                    origin: a.default_origin,
+                });
+            }
+            if to > m {
+                segs.push(Seg {
+                    lo: from.max(m + 1) as u32,
+                    hi: to as u32,
+                    leaf: unknown,
+                    origin: None,
+                });
+            }
+        };
+        let nrs: Vec<u32> = a.syscalls.keys().copied().filter(|&nr| a.reaches(nr)).collect();
+        for nr in nrs {
+            gap(&mut segs, cursor, u64::from(nr) - 1);
+            let (leaf, origin) = if cursor <= u64::from(nr) {
+                self.rules_leaf(a, nr)
+            } else {
+                continue;
+            };
+            segs.push(Seg {
+                lo: nr,
+                hi: nr,
+                leaf,
+                origin,
+            });
+            cursor = u64::from(nr) + 1;
+        }
+        gap(&mut segs, cursor, u64::from(u32::MAX));
+        coalesce(segs)
+    }
+
+    fn build(&mut self) -> Result<(), EmitError> {
+        let ir = self.ir;
+        let bad = ir.bad_arch_action.to_ret();
+        // Tokens in order: x86_64's first (the usual native one), then the rest.
+        let mut tokens: Vec<u32> = Vec::new();
+        let x86_token = Arch::X86_64.audit_arch();
+        if ir.arches.iter().any(|a| a.arch.audit_arch() == x86_token) {
+            tokens.push(x86_token);
+        }
+        for a in &ir.arches {
+            if !tokens.contains(&a.arch.audit_arch()) {
+                tokens.push(a.arch.audit_arch());
+            }
+        }
+        // Plan every tree before emitting: the x32 tree's depth feeds the guards.
+        let mut trees: Vec<(u32, Vec<Seg>, Node)> = Vec::new();
+        for &tok in &tokens {
+            let segs = if tok == x86_token {
+                let x32_target = match ir.arches.iter().find(|a| a.arch == Arch::X32) {
+                    Some(a) => {
+                        let segs = self.arch_segments(a);
+                        let (node, _) = plan(&segs, &self.info);
+                        let depth = tree_depth(&node, &segs, &self.info);
+                        self.x32_tree = Some((segs, node));
+                        (X32Target::Tree, depth)
+                    }
+                    None => (X32Target::Ret(bad), 1),
+                };
+                let base = match ir.arches.iter().find(|a| a.arch == Arch::X86_64) {
+                    Some(a) => self.arch_segments(a),
+                    None => vec![Seg {
+                        lo: 0,
+                        hi: u32::MAX,
+                        leaf: self.leaf(Leaf::Ret(bad), LeafInfo { depth: 1, size: 0 }),
+                        origin: None,
+                    }],
+                };
+                let guarded: Vec<Seg> = base
+                    .into_iter()
+                    .map(|s| {
+                        let plain = matches!(
+                            (x32_target.0, self.leaves[s.leaf]),
+                            (X32Target::Ret(v), Leaf::Ret(w)) if v == w
+                        );
+                        if !has_x32(s.lo, s.hi) || plain {
+                            return s;
+                        }
+                        let b = self.info[s.leaf];
+                        let info = LeafInfo {
+                            depth: 1 + b.depth.max(x32_target.1),
+                            size: 1 + b.size,
+                        };
+                        let leaf = self.leaf(
+                            Leaf::Guard {
+                                base: s.leaf,
+                                x32: x32_target.0,
+                            },
+                            info,
+                        );
+                        Seg { leaf, ..s }
+                    })
+                    .collect();
+                coalesce(guarded)
+            } else {
+                let Some(a) = ir.arches.iter().find(|a| a.arch.audit_arch() == tok) else {
+                    continue;
+                };
+                self.arch_segments(a)
+            };
+            let (node, _) = plan(&segs, &self.info);
+            trees.push((tok, segs, node));
+        }
+        // Dispatch.
+        self.code.push(
+            P::Load {
+                off: data::ARCH,
+                mask: None,
+            },
+            None,
+        );
+        let entries: Vec<usize> = trees.iter().map(|_| self.code.label()).collect();
+        for (i, (tok, _, _)) in trees.iter().enumerate() {
+            let next = if i + 1 < trees.len() {
+                Tgt::L(self.code.label())
+            } else {
+                Tgt::R(bad)
+            };
+            self.code.push(
+                P::Jmp {
+                    op: op::JMP | op::JEQ | op::K,
+                    k: *tok,
+                    jt: Tgt::L(entries[i]),
+                    jf: next,
+                },
+                None,
+            );
+            if let Tgt::L(l) = next {
+                self.code.place(l);
+            }
+        }
+        if trees.is_empty() {
+            self.code.push(P::Ja(Tgt::R(bad)), None);
+        }
+        for (i, (_, segs, node)) in trees.iter().enumerate() {
+            self.code.place(entries[i]);
+            let needs_nr = match node {
+                Node::Leaf(s) => matches!(self.leaves[segs[*s].leaf], Leaf::Guard { .. }),
+                _ => true,
+            };
+            if needs_nr {
+                self.code.push(
+                    P::Load {
+                        off: data::NR,
+                        mask: None,
+                    },
+                    None,
+                );
+            }
+            let ja = self.code.push(P::Ja(Tgt::R(bad)), None);
+            let t = self.emit_node(node, segs);
+            self.code.patch(ja, P::Ja(t));
+            if let (Some(l), Some((xsegs, xnode))) = (self.x32_label.take(), self.x32_tree.take()) {
+                self.code.place(l);
+                let ja = self.code.push(P::Ja(Tgt::R(bad)), None);
+                let t = self.emit_node(&xnode, &xsegs);
+                self.code.patch(ja, P::Ja(t));
+            }
+        }
+        Ok(())
+    }
+
+    fn emit_node(&mut self, node: &Node, segs: &[Seg]) -> Tgt {
+        match node {
+            Node::Leaf(s) => self.leaf_target(segs[*s].leaf, segs[*s].origin),
+            Node::Split { at, left, right } => {
+                let l = self.code.new_placed();
+                let origin = segs[first_seg(right)].origin;
+                let idx = self.code.push(P::Ja(Tgt::R(0)), origin);
+                let jf = self.emit_node(left, segs);
+                let jt = self.emit_node(right, segs);
+                self.code.patch(
+                    idx,
+                    P::Jmp {
+                        op: op::JMP | op::JGE | op::K,
+                        k: *at,
+                        jt,
+                        jf,
+                    },
+                );
+                Tgt::L(l)
+            }
+            Node::Jeq { hit, rest } => {
+                let l = self.code.new_placed();
+                let seg = segs[*hit];
+                let idx = self.code.push(P::Ja(Tgt::R(0)), seg.origin);
+                let jt = self.leaf_target(seg.leaf, seg.origin);
+                let jf = self.emit_node(rest, segs);
+                self.code.patch(
+                    idx,
+                    P::Jmp {
+                        op: op::JMP | op::JEQ | op::K,
+                        k: seg.lo,
+                        jt,
+                        jf,
+                    },
+                );
+                Tgt::L(l)
+            }
+        }
+    }
+
+    fn leaf_target(&mut self, leaf: usize, origin: Option<OriginId>) -> Tgt {
+        if let Some(&t) = self.leaf_tgt.get(&leaf) {
+            return t;
+        }
+        let t = match self.leaves[leaf] {
+            Leaf::Ret(v) => return Tgt::R(v),
+            Leaf::Body(b) => {
+                let body = self.bodies[b].clone();
+                body.gen(&mut self.code)
+            }
+            Leaf::Guard { base, x32 } => {
+                let l = self.code.new_placed();
+                let idx = self.code.push(P::Ja(Tgt::R(0)), origin);
+                let jt = match x32 {
+                    X32Target::Ret(v) => Tgt::R(v),
+                    X32Target::Tree => {
+                        let x = *self.x32_label.get_or_insert_with(|| self.code.label());
+                        Tgt::L(x)
+                    }
+                };
+                let jf = self.leaf_target(base, origin);
+                self.code.patch(
+                    idx,
+                    P::Jmp {
+                        op: op::JMP | op::JSET | op::K,
+                        k: X32_SYSCALL_BIT,
+                        jt,
+                        jf,
+                    },
+                );
+                Tgt::L(l)
+            }
+        };
+        self.leaf_tgt.insert(leaf, t);
+        t
+    }
+}
+
+fn first_seg(node: &Node) -> usize {
+    match node {
+        Node::Leaf(s) => *s,
+        Node::Split { left, .. } => first_seg(left),
+        Node::Jeq { hit, rest } => (*hit).min(first_seg(rest)),
+    }
+}
+
+fn tree_depth(node: &Node, segs: &[Seg], li: &[LeafInfo]) -> u32 {
+    match node {
+        Node::Leaf(s) => li[segs[*s].leaf].depth,
+        Node::Split { left, right, .. } => {
+            1 + tree_depth(left, segs, li).max(tree_depth(right, segs, li))
+        }
+        Node::Jeq { hit, rest } => 1 + li[segs[*hit].leaf].depth.max(tree_depth(rest, segs, li)),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Layout: real instructions, shared returns, long jumps.
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+struct Real {
+    code: u16,
+    k: u32,
+    jt: Tgt,
+    jf: Tgt,
+    origin: Option<OriginId>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Entry {
+    Label(usize),
+    I(Real),
+}
+
+fn is_cond_jump(code: u16) -> bool {
+    code & 0x07 == op::JMP && code & 0xf0 != op::JA
+}
+
+fn lower(code: &Code) -> (Vec<Entry>, usize) {
+    let mut out = Vec::new();
+    let mut rets: BTreeSet<u32> = BTreeSet::new();
+    let r = |c, k, o| {
+        Entry::I(Real {
+            code: c,
+            k,
+            jt: Tgt::R(0),
+            jf: Tgt::R(0),
+            origin: o,
+        })
+    };
+    for &(p, o) in &code.items {
+        for t in p.targets() {
+            if let Tgt::R(v) = t {
+                rets.insert(v);
+            }
+        }
+        match p {
+            P::Label(l) => out.push(Entry::Label(l)),
+            P::Load { off, mask } => {
+                out.push(r(op::LD | op::W | op::ABS, off, o));
+                if let Some(m) = mask {
+                    out.push(r(op::ALU | op::AND | op::K, m, o));
+                }
+            }
+            P::And(m) => out.push(r(op::ALU | op::AND | op::K, m, o)),
+            P::Jmp { op: c, k, jt, jf } => out.push(Entry::I(Real {
+                code: c,
+                k,
+                jt,
+                jf,
+                origin: o,
+            })),
+            P::Ja(t) => out.push(Entry::I(Real {
+                code: op::JMP | op::JA,
+                k: 0,
+                jt: t,
+                jf: t,
+                origin: o,
+            })),
+            P::Ret(v) => {
+                rets.insert(v);
+                out.push(r(op::RET | op::K, v, o));
+            }
+        }
+    }
+    // Shared returns, most used first would not matter: all are leaves.
+    for v in rets {
+        out.push(r(op::RET | op::K, v, None));
+    }
+    (out, code.next_label)
+}
+
+fn layout(mut es: Vec<Entry>, mut next_label: usize) -> (Vec<SockFilter>, Vec<Option<OriginId>>) {
+    loop {
+        let mut label_pc: HashMap<usize, usize> = HashMap::new();
+        let mut rets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        let mut pc = 0;
+        for e in &es {
+            match e {
+                Entry::Label(l) => {
+                    label_pc.insert(*l, pc);
+                }
+                Entry::I(r) => {
+                    if r.code == op::RET | op::K {
+                        rets.entry(r.k).or_default().push(pc);
+                    }
+                    pc += 1;
+                }
+            }
+        }
+        let dist = |t: Tgt, pc: usize| -> Option<usize> {
+            let to = match t {
+                Tgt::L(l) => *label_pc.get(&l)?,
+                Tgt::R(v) => {
+                    let ps = rets.get(&v)?;
+                    *ps.get(ps.partition_point(|&p| p <= pc))?
+                }
+            };
+            to.checked_sub(pc + 1)
+        };
+        let mut fix: Option<(usize, bool)> = None;
+        let mut pc = 0;
+        for (ei, e) in es.iter().enumerate() {
+            let Entry::I(r) = e else { continue };
+            if is_cond_jump(r.code) {
+                for (is_t, t) in [(true, r.jt), (false, r.jf)] {
+                    if dist(t, pc).is_none_or(|d| d > 255) {
+                        fix = Some((ei, is_t));
+                        break;
+                    }
+                }
+            }
+            if fix.is_some() {
+                break;
+            }
+            pc += 1;
+        }
+        let Some((ei, is_t)) = fix else {
+            // Encode.
+            let mut insns = Vec::with_capacity(pc);
+            let mut origins = Vec::with_capacity(pc);
+            let mut pc = 0;
+            for e in &es {
+                let Entry::I(r) = e else { continue };
+                let d = |t| dist(t, pc).unwrap_or(0);
+                let ins = if r.code == op::JMP | op::JA {
+                    SockFilter::stmt(r.code, d(r.jt) as u32)
+                } else if is_cond_jump(r.code) {
+                    SockFilter::jump(r.code, r.k, d(r.jt) as u8, d(r.jf) as u8)
+                } else {
+                    SockFilter::stmt(r.code, r.k)
+                };
+                insns.push(ins);
+                origins.push(r.origin);
+                pc += 1;
+            }
+            return (insns, origins);
+        };
+        let Entry::I(mut r) = es[ei] else { continue };
+        let t = if is_t { r.jt } else { r.jf };
+        let tramp = match t {
+            Tgt::R(v) => vec![Entry::I(Real {
+                code: op::RET | op::K,
+                k: v,
+                jt: t,
+                jf: t,
+                origin: r.origin,
+            })],
+            Tgt::L(_) => {
+                let l = next_label;
+                next_label += 1;
+                if is_t {
+                    r.jt = Tgt::L(l);
+                } else {
+                    r.jf = Tgt::L(l);
+                }
+                es[ei] = Entry::I(r);
+                vec![
+                    Entry::Label(l),
+                    Entry::I(Real {
+                        code: op::JMP | op::JA,
+                        k: 0,
+                        jt: t,
+                        jf: t,
+                        origin: r.origin,
+                    }),
+                ]
+            }
+        };
+        es.splice(ei + 1..ei + 1, tramp);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Entry point.
+// ---------------------------------------------------------------------------
+
+fn validate(ir: &FilterIr) -> Result<(), EmitError> {
+    fn check_cond(c: &Cond) -> Result<(), EmitError> {
+        match c {
+            Cond::True => Ok(()),
+            Cond::Cmp(cmp) if cmp.arg > 5 => Err(EmitError::InvalidIr(format!(
+                "argument index {} (syscalls have arguments 0..=5)",
+                cmp.arg
+            ))),
+            Cond::Cmp(_) => Ok(()),
+            Cond::Not(x) => check_cond(x),
+            Cond::And(xs) | Cond::Or(xs) => xs.iter().try_for_each(check_cond),
+        }
+    }
+    for a in &ir.arches {
+        for rules in a.syscalls.values() {
+            for r in rules {
+                check_cond(&r.cond)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compiles the IR to a seccomp program (not yet verified: see `verify`).
+pub fn emit(ir: &FilterIr) -> Result<Emitted, EmitError> {
+    validate(ir)?;
+    let mut g = Gen::new(ir);
+    g.build()?;
+    let mut code = g.code;
+    optimize(&mut code, AState::Unknown);
+    let (entries, next_label) = lower(&code);
+    let (insns, origins) = layout(entries, next_label);
+    if insns.len() > bpf::MAX_INSNS {
+        return Err(too_large(ir, &origins));
+    }
+    let program = SeccompProgram::new(insns)?;
+    Ok(Emitted { program, origins })
+}
+
+fn too_large(ir: &FilterIr, origins: &[Option<OriginId>]) -> EmitError {
+    let mut count: HashMap<Option<OriginId>, usize> = HashMap::new();
+    for o in origins {
+        *count.entry(*o).or_default() += 1;
+    }
+    let mut top: Vec<Contributor> = count
+        .into_iter()
+        .map(|(origin, instructions)| Contributor {
+            origin,
+            description: match origin.and_then(|o| ir.origin(o)) {
+                Some(o) => format!("{}:{}: {}", o.file, o.line, o.summary),
+                None => "dispatch and shared returns".to_string(),
+            },
+            instructions,
+        })
+        .collect();
+    top.sort_by(|a, b| b.instructions.cmp(&a.instructions).then(a.origin.cmp(&b.origin)));
+    top.truncate(8);
+    EmitError::TooLarge {
+        len: origins.len(),
+        max: bpf::MAX_INSNS,
+        top,
+    }
+}

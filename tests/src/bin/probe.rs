@@ -1,0 +1,193 @@
+//! Test fixture: the program `rampart-enforce` executes in the live tests, and a
+//! few launchers that set up hostile or unusual starting conditions before
+//! exec'ing the next command. It issues raw syscalls, so it has its own `unsafe`,
+//! each with a SAFETY comment; nothing here ships.
+//!
+//! Observers (print one result, exit 0 unless noted):
+//!   status                 Cap*/NoNewPrivs/Seccomp/Uid/Gid/Groups/SigIgn lines + UidMap
+//!   syscall NR [ARGS…]     raw syscall, prints `ret=R errno=E`
+//!   thread-syscall NR      the same on a spawned thread, then `survived`
+//!   mkdir PATH             prints `ok` or `errno=E`
+//!   write PATH             create/truncate and write, prints `ok` or `errno=E`
+//!   read PATH              prints the file
+//!   fds                    open fds among 0..4096, space-separated
+//!   uname-machine          `uname -m`
+//!   bind-tcp PORT          bind 0.0.0.0:PORT, prints `ok` or `errno=E`
+//!   cwd                    the working directory
+//!   exit N                 exit with N without writing anything
+//! Launchers (exec the command after `--`):
+//!   leak-fd N PATH -- CMD…       open PATH (a dir read-only, a file read-write,
+//!                                created) as fd N without close-on-exec
+//!   raise-inh MASK -- CMD…       add MASK to the inheritable capability set
+//!   bind-over SRC DST -- CMD…    new mount namespace, bind-mount SRC over DST
+//!   deny-enosys NR,NR… -- CMD…   seccomp filter: those syscalls fail with ENOSYS
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn num(s: &str) -> u64 {
+    let r = match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.unwrap_or_else(|_| panic!("not a number: {s}"))
+}
+
+fn exec_rest(rest: &[String]) -> ! {
+    let sep = rest.iter().position(|a| a == "--").expect("launcher needs `-- CMD`");
+    let cmd = &rest[sep + 1..];
+    let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
+    eprintln!("probe: exec {}: {err}", cmd[0]);
+    std::process::exit(99);
+}
+
+fn raw_syscall(nr: i64, a: &[u64]) -> (i64, i32) {
+    let g = |i: usize| a.get(i).copied().unwrap_or(0);
+    // SAFETY: a test probe deliberately issues arbitrary syscalls with integer
+    // arguments chosen by the test; none of them is passed a pointer we own.
+    let r = unsafe { libc::syscall(nr, g(0), g(1), g(2), g(3), g(4), g(5)) };
+    (r, if r < 0 { errno() } else { 0 })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    match a(0) {
+        "status" => {
+            let s = std::fs::read_to_string("/proc/self/status").unwrap();
+            for l in s.lines() {
+                let keep = ["Cap", "NoNewPrivs", "Seccomp:", "Uid", "Gid", "Groups", "SigIgn", "SigBlk"];
+                if keep.iter().any(|k| l.starts_with(k)) {
+                    println!("{l}");
+                }
+            }
+            let m = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+            println!("UidMap:\t{}", m.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        "syscall" => {
+            let v: Vec<u64> = args[2..].iter().map(|s| num(s)).collect();
+            let (r, e) = raw_syscall(num(a(1)) as i64, &v);
+            println!("ret={r} errno={e}");
+        }
+        "thread-syscall" => {
+            let nr = num(a(1)) as i64;
+            let (r, e) = std::thread::spawn(move || raw_syscall(nr, &[])).join().unwrap();
+            println!("ret={r} errno={e}");
+            println!("survived");
+        }
+        "mkdir" => {
+            let p = CString::new(a(1)).unwrap();
+            // SAFETY: `p` is a NUL-terminated path that outlives the call.
+            let r = unsafe { libc::mkdir(p.as_ptr(), 0o755) };
+            if r == 0 { println!("ok") } else { println!("errno={}", errno()) }
+        }
+        "write" => match std::fs::File::create(a(1)).and_then(|mut f| f.write_all(b"x")) {
+            Ok(()) => println!("ok"),
+            Err(e) => println!("errno={}", e.raw_os_error().unwrap_or(-1)),
+        },
+        "read" => print!("{}", std::fs::read_to_string(a(1)).unwrap()),
+        "fds" => {
+            // SAFETY: F_GETFD only reads descriptor flags; no memory is passed.
+            let open: Vec<String> =
+                (0..4096).filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0).map(|fd| fd.to_string()).collect();
+            println!("{}", open.join(" "));
+        }
+        "uname-machine" => {
+            // SAFETY: utsname is plain data; uname fills the zeroed struct we own.
+            let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+            // SAFETY: `u` is a valid, writable utsname.
+            assert_eq!(unsafe { libc::uname(&mut u) }, 0);
+            // SAFETY: the kernel NUL-terminates `machine`.
+            let m = unsafe { std::ffi::CStr::from_ptr(u.machine.as_ptr()) };
+            println!("{}", m.to_string_lossy());
+        }
+        "bind-tcp" => match std::net::TcpListener::bind(("0.0.0.0", num(a(1)) as u16)) {
+            Ok(_) => println!("ok"),
+            Err(e) => println!("errno={}", e.raw_os_error().unwrap_or(-1)),
+        },
+        "cwd" => println!("{}", std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|e| format!("error {e}"))),
+        "exit" => std::process::exit(num(a(1)) as i32),
+        "leak-fd" => {
+            let n = num(a(1)) as i32;
+            let p = CString::new(a(2)).unwrap();
+            let is_dir = std::path::Path::new(a(2)).is_dir();
+            let flags = if is_dir { libc::O_RDONLY | libc::O_DIRECTORY } else { libc::O_RDWR | libc::O_CREAT };
+            // SAFETY: `p` is NUL-terminated; open/dup2/close take integers otherwise.
+            unsafe {
+                let fd = libc::open(p.as_ptr(), flags, 0o600);
+                assert!(fd >= 0, "open {}: errno {}", a(2), errno());
+                if fd != n {
+                    assert!(libc::dup2(fd, n) == n, "dup2: errno {}", errno());
+                    libc::close(fd);
+                }
+            }
+            exec_rest(&args[3..]);
+        }
+        "raise-inh" => {
+            let mask = num(a(1));
+            #[repr(C)]
+            struct Hdr {
+                version: u32,
+                pid: i32,
+            }
+            #[repr(C)]
+            #[derive(Clone, Copy, Default)]
+            struct Data {
+                eff: u32,
+                perm: u32,
+                inh: u32,
+            }
+            let mut h = Hdr { version: 0x2008_0522, pid: 0 };
+            let mut d = [Data::default(); 2];
+            // SAFETY: header and a 2-element data array in the v3 layout, both live.
+            assert_eq!(unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Hdr, d.as_mut_ptr()) }, 0);
+            d[0].inh |= mask as u32;
+            d[1].inh |= (mask >> 32) as u32;
+            // SAFETY: as above; capset only reads them.
+            let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Hdr, d.as_ptr()) };
+            assert_eq!(r, 0, "capset: errno {}", errno());
+            exec_rest(&args[2..]);
+        }
+        "bind-over" => {
+            let src = CString::new(a(1)).unwrap();
+            let dst = CString::new(a(2)).unwrap();
+            // SAFETY: integer flags and NUL-terminated paths that outlive the calls.
+            unsafe {
+                assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0, "unshare: errno {}", errno());
+                let none = c"none";
+                let root = c"/";
+                assert_eq!(
+                    libc::mount(none.as_ptr(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()),
+                    0
+                );
+                let r = libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null());
+                assert_eq!(r, 0, "bind {} over {}: errno {}", a(1), a(2), errno());
+            }
+            exec_rest(&args[3..]);
+        }
+        "deny-enosys" => {
+            let nrs: Vec<u32> = a(1).split(',').map(|s| num(s) as u32).collect();
+            let mut f: Vec<libc::sock_filter> = vec![libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 }];
+            for nr in &nrs {
+                f.push(libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: *nr });
+                f.push(libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x0005_0000 | libc::ENOSYS as u32 });
+            }
+            f.push(libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 });
+            let prog = libc::sock_fprog { len: f.len() as u16, filter: f.as_mut_ptr() };
+            // SAFETY: `prog` points at `f`, which outlives the call; the kernel copies it.
+            let r = unsafe { libc::syscall(libc::SYS_seccomp, 1, 0, &prog as *const libc::sock_fprog) };
+            assert_eq!(r, 0, "seccomp: errno {}", errno());
+            exec_rest(&args[2..]);
+        }
+        other => {
+            eprintln!("probe: unknown subcommand `{other}`");
+            std::process::exit(98);
+        }
+    }
+}
