@@ -22,7 +22,7 @@ use crate::error::{
     ApplyError, CredError, ExecError, LabelError, LandlockError, ProcessError, SeccompError,
     UnavailableError, UsernsError,
 };
-use crate::policy::{CompiledPolicy, Compatibility};
+use crate::policy::{Compatibility, CompiledPolicy};
 use crate::report::{Report, Status, Step};
 use crate::sys::{Features, Kernel, PrctlFlag, PreparedExec};
 
@@ -69,18 +69,24 @@ pub fn apply(
     //    keep the old privileges.
     let threads = k.thread_count().map_err(process(Step::SingleThread))?;
     if threads != 1 {
-        return Err(ProcessError::MultiThreaded { step: Step::SingleThread, count: threads }.into());
+        return Err(ProcessError::MultiThreaded {
+            step: Step::SingleThread,
+            count: threads,
+        }
+        .into());
     }
     report.applied(Step::SingleThread);
 
     // 1. Sanitize. Not dumpable: the launcher's user cannot ptrace us or open our
     //    /proc/<pid>/* while we still hold privileges (CVE-2016-9962).
-    k.prctl_flag(PrctlFlag::Dumpable, false).map_err(process(Step::Dumpable))?;
+    k.prctl_flag(PrctlFlag::Dumpable, false)
+        .map_err(process(Step::Dumpable))?;
     report.applied(Step::Dumpable);
     //    Every inherited fd ≥ 3 not on the keep list becomes close-on-exec, so no host
     //    fd reaches the program (runc ee73091a8, CVE-2024-21626); SIGPIPE back to
     //    SIG_DFL and no blocked signals, as a freshly started program expects.
-    k.sanitize_inherited(policy.keep_fds()).map_err(process(Step::SanitizeInherited))?;
+    k.sanitize_inherited(policy.keep_fds())
+        .map_err(process(Step::SanitizeInherited))?;
     report.applied(Step::SanitizeInherited);
     //    A private procfs handle, checked to be procfs, for every later /proc write:
     //    a /proc that is really a tmpfs or a bind mount must never receive the label
@@ -95,22 +101,26 @@ pub fn apply(
         mechanism,
         reason,
     };
-    if let Some(s) = policy.selinux().filter(|s| s.required()) {
-        if !features.selinux {
-            let r = format!("SELinux is not enabled on this host (label {})", s.process_label());
-            return Err(missing("an SELinux label", r).into());
-        }
+    if let Some(s) = policy
+        .selinux()
+        .filter(|s| s.required() && !features.selinux)
+    {
+        let r = format!(
+            "SELinux is not enabled on this host (label {})",
+            s.process_label()
+        );
+        return Err(missing("an SELinux label", r).into());
     }
-    if let Some(l) = policy.landlock().filter(|l| l.compatibility() == Compatibility::Required) {
-        if features.landlock_abi < l.min_abi() {
-            let r = format!(
-                "the kernel offers Landlock ABI {} and the ruleset needs ABI {} (missing: {})",
-                features.landlock_abi,
-                l.min_abi(),
-                l.unsupported_on(features.landlock_abi).join(", ")
-            );
-            return Err(missing("Landlock", r).into());
-        }
+    if let Some(l) = policy.landlock().filter(|l| {
+        l.compatibility() == Compatibility::Required && features.landlock_abi < l.min_abi()
+    }) {
+        let r = format!(
+            "the kernel offers Landlock ABI {} and the ruleset needs ABI {} (missing: {})",
+            features.landlock_abi,
+            l.min_abi(),
+            l.unsupported_on(features.landlock_abi).join(", ")
+        );
+        return Err(missing("Landlock", r).into());
     }
     if policy.seccomp().is_some_and(|s| s.required) && !features.seccomp {
         return Err(missing("seccomp", "the kernel has no seccomp filtering".into()).into());
@@ -141,7 +151,10 @@ pub fn apply(
         None => report.skipped(Step::Personality, "the policy sets no personality"),
     }
     if let Some(l) = policy.landlock() {
-        k.landlock_prepare(l).map_err(|source| LandlockError::Sys { step: Step::LandlockPrepare, source })?;
+        k.landlock_prepare(l).map_err(|source| LandlockError::Sys {
+            step: Step::LandlockPrepare,
+            source,
+        })?;
         report.applied(Step::LandlockPrepare);
     }
 
@@ -153,7 +166,8 @@ pub fn apply(
         Some(s) => {
             k.exec_label(None).map_err(label(Step::SelinuxLabel))?;
             if features.selinux {
-                k.exec_label(Some(s.process_label())).map_err(label(Step::SelinuxLabel))?;
+                k.exec_label(Some(s.process_label()))
+                    .map_err(label(Step::SelinuxLabel))?;
                 report.applied(Step::SelinuxLabel);
             } else {
                 report.push(
@@ -170,17 +184,28 @@ pub fn apply(
     if policy.no_new_privs() {
         // 5. NNP: from here no exec can gain privilege; Landlock and seccomp need it
         //    once CAP_SYS_ADMIN is gone. It does not affect setuid or capset below.
-        k.prctl_flag(PrctlFlag::NoNewPrivs, true).map_err(cred(Step::NoNewPrivs))?;
+        k.prctl_flag(PrctlFlag::NoNewPrivs, true)
+            .map_err(cred(Step::NoNewPrivs))?;
         report.applied(Step::NoNewPrivs);
         // 6. Credentials, while we still hold CAP_SETPCAP/SETUID/SETGID.
         credentials(k, policy, report)?;
         // 7-9. Landlock, path checks, then seccomp last.
         confine(k, policy, opts, features, report, &[Step::Execve])?;
     } else {
-        report.skipped(Step::NoNewPrivs, "the policy keeps setuid binaries working (no_new_privs off)");
+        report.skipped(
+            Step::NoNewPrivs,
+            "the policy keeps setuid binaries working (no_new_privs off)",
+        );
         // 7-9 first: without NNP, Landlock and seccomp need CAP_SYS_ADMIN, which the
         // credential change would drop (pitfall 2).
-        confine(k, policy, opts, features, report, &[Step::Credentials, Step::Execve])?;
+        confine(
+            k,
+            policy,
+            opts,
+            features,
+            report,
+            &[Step::Credentials, Step::Execve],
+        )?;
         // 6. Credentials, now under the filter (which must allow these calls).
         credentials(k, policy, report)?;
     }
@@ -195,16 +220,22 @@ pub fn apply(
 /// comes before the uid change; KEEPCAPS keeps permitted across a root→non-root
 /// change; ambient is raised last because it needs the cap in permitted AND
 /// inheritable, and a root→non-root change clears it even with KEEPCAPS.
-fn credentials(k: &mut dyn Kernel, policy: &CompiledPolicy, report: &mut Report) -> Result<(), CredError> {
+fn credentials(
+    k: &mut dyn Kernel,
+    policy: &CompiledPolicy,
+    report: &mut Report,
+) -> Result<(), CredError> {
     let caps = policy.caps();
     if let Some(c) = caps {
-        k.drop_bounding(c.bounding()).map_err(cred(Step::CapBounding))?;
+        k.drop_bounding(c.bounding())
+            .map_err(cred(Step::CapBounding))?;
         report.applied(Step::CapBounding);
     }
     match policy.user() {
         Some(u) => {
             if caps.is_some() {
-                k.prctl_flag(PrctlFlag::KeepCaps, true).map_err(cred(Step::Keepcaps))?;
+                k.prctl_flag(PrctlFlag::KeepCaps, true)
+                    .map_err(cred(Step::Keepcaps))?;
             }
             k.setgroups(u.groups()).map_err(cred(Step::Setgroups))?;
             report.applied(Step::Setgroups);
@@ -213,14 +244,16 @@ fn credentials(k: &mut dyn Kernel, policy: &CompiledPolicy, report: &mut Report)
             k.setresuid(u.uid()).map_err(cred(Step::Setresuid))?;
             report.applied(Step::Setresuid);
             if caps.is_some() {
-                k.prctl_flag(PrctlFlag::KeepCaps, false).map_err(cred(Step::Keepcaps))?;
+                k.prctl_flag(PrctlFlag::KeepCaps, false)
+                    .map_err(cred(Step::Keepcaps))?;
             }
         }
         None => report.skipped(Step::Setresuid, "the policy keeps the launcher's user"),
     }
     match caps {
         Some(c) => {
-            k.capset(c.effective(), c.permitted(), c.inheritable()).map_err(cred(Step::Capset))?;
+            k.capset(c.effective(), c.permitted(), c.inheritable())
+                .map_err(cred(Step::Capset))?;
             report.applied(Step::Capset);
             k.set_ambient(c.ambient()).map_err(cred(Step::Ambient))?;
             report.applied(Step::Ambient);
@@ -243,13 +276,24 @@ fn confine(
     later: &[Step],
 ) -> Result<(), ApplyError> {
     if let Some(l) = policy.landlock() {
-        let status = k.landlock_restrict().map_err(|source| LandlockError::Sys { step: Step::Landlock, source })?;
+        let status = k.landlock_restrict().map_err(|source| LandlockError::Sys {
+            step: Step::Landlock,
+            source,
+        })?;
         let dropped = l.unsupported_on(features.landlock_abi);
         match (status, l.compatibility()) {
             (RulesetStatus::FullyEnforced, _) => report.applied(Step::Landlock),
             (s, Compatibility::Required) => {
-                let status = if s == RulesetStatus::NotEnforced { "not enforced" } else { "partially enforced" };
-                return Err(LandlockError::NotFullyEnforced { step: Step::Landlock, status }.into());
+                let status = if s == RulesetStatus::NotEnforced {
+                    "not enforced"
+                } else {
+                    "partially enforced"
+                };
+                return Err(LandlockError::NotFullyEnforced {
+                    step: Step::Landlock,
+                    status,
+                }
+                .into());
             }
             (RulesetStatus::PartiallyEnforced, _) => {
                 report.push(Step::Landlock, Status::PartiallyApplied, None, dropped)
@@ -257,7 +301,9 @@ fn confine(
             (RulesetStatus::NotEnforced, _) => report.push(
                 Step::Landlock,
                 Status::NotApplied,
-                Some("the kernel does not support Landlock; the policy marks it best-effort".into()),
+                Some(
+                    "the kernel does not support Landlock; the policy marks it best-effort".into(),
+                ),
                 dropped,
             ),
         }
@@ -265,7 +311,8 @@ fn confine(
         report.skipped(Step::Landlock, "the policy has no Landlock ruleset");
     }
 
-    k.check_exec_paths(opts.cwd, opts.exec.path()).map_err(exec(Step::ExecPaths))?;
+    k.check_exec_paths(opts.cwd, opts.exec.path())
+        .map_err(exec(Step::ExecPaths))?;
     report.applied(Step::ExecPaths);
 
     match policy.seccomp() {
@@ -275,7 +322,10 @@ fn confine(
                 report.pending(st);
             }
             report.flush();
-            k.install_seccomp(s).map_err(|source| SeccompError::Sys { step: Step::Seccomp, source })?;
+            k.install_seccomp(s).map_err(|source| SeccompError::Sys {
+                step: Step::Seccomp,
+                source,
+            })?;
             report.applied(Step::Seccomp);
         }
         Some(_) => {

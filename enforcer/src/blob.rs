@@ -33,8 +33,8 @@ use sha2::{Digest, Sha256};
 
 use crate::bpf::{ProgramError, SeccompProgram, SockFilter};
 use crate::policy::{
-    CapSets, CompiledPolicy, Compatibility, LandlockSpec, LandlockSpecParts, PathRule,
-    PolicyError, Scopes, SeccompSpec, SelinuxSpec, UserSpec,
+    CapSets, Compatibility, CompiledPolicy, LandlockSpec, LandlockSpecParts, PathRule, PolicyError,
+    Scopes, SeccompSpec, SelinuxSpec, UserSpec,
 };
 
 /// `RAMPART\0`.
@@ -81,26 +81,61 @@ mod tag {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BlobError {
-    #[error("byte 0: not a rampart policy (bad magic {found:02x?}, expected \"RAMPART\\0\"); pass a file written by `rampart compile`")]
+    #[error(
+        "byte 0: not a rampart policy (bad magic {found:02x?}, expected \"RAMPART\\0\"); pass a file written by `rampart compile`"
+    )]
     BadMagic { found: Vec<u8> },
-    #[error("byte 8: policy format version {found}, but this rampart-enforce reads version {FORMAT_VERSION}; recompile the policy with the matching rampart or use the matching enforcer")]
+    #[error(
+        "byte 8: policy format version {found}, but this rampart-enforce reads version {FORMAT_VERSION}; recompile the policy with the matching rampart or use the matching enforcer"
+    )]
     UnsupportedVersion { found: u16 },
     #[error("byte {offset}: truncated: {what} needs {need} bytes but only {have} remain")]
-    Truncated { offset: usize, what: &'static str, need: usize, have: usize },
+    Truncated {
+        offset: usize,
+        what: &'static str,
+        need: usize,
+        have: usize,
+    },
     #[error("byte 10: body length {len} exceeds the limit of {MAX_BODY_LEN} bytes")]
     TooLarge { len: usize },
     #[error("byte {offset}: {len} unexpected trailing bytes after the {what}")]
-    TrailingBytes { offset: usize, len: usize, what: &'static str },
-    #[error("byte 14: SHA-256 of the body does not match the header; the policy file is corrupt or was modified after compilation")]
+    TrailingBytes {
+        offset: usize,
+        len: usize,
+        what: &'static str,
+    },
+    #[error(
+        "byte 14: SHA-256 of the body does not match the header; the policy file is corrupt or was modified after compilation"
+    )]
     ChecksumMismatch,
-    #[error("byte {offset}: unknown tag {tag} in {context}; the blob was written by a newer or different rampart")]
-    UnknownTag { offset: usize, tag: u16, context: &'static str },
-    #[error("byte {offset}: tag {tag} in {context} is repeated or out of order (canonical blobs list each field once, by increasing tag)")]
-    OutOfOrder { offset: usize, tag: u16, context: &'static str },
+    #[error(
+        "byte {offset}: unknown tag {tag} in {context}; the blob was written by a newer or different rampart"
+    )]
+    UnknownTag {
+        offset: usize,
+        tag: u16,
+        context: &'static str,
+    },
+    #[error(
+        "byte {offset}: tag {tag} in {context} is repeated or out of order (canonical blobs list each field once, by increasing tag)"
+    )]
+    OutOfOrder {
+        offset: usize,
+        tag: u16,
+        context: &'static str,
+    },
     #[error("byte {offset}: {context} is missing its required field `{what}`")]
-    Missing { offset: usize, context: &'static str, what: &'static str },
+    Missing {
+        offset: usize,
+        context: &'static str,
+        what: &'static str,
+    },
     #[error("byte {offset}: {what}: {reason}")]
-    BadValue { offset: usize, what: &'static str, reason: String },
+    BadValue {
+        offset: usize,
+        what: &'static str,
+        reason: String,
+    },
     #[error("byte {offset}: seccomp program rejected: {source}")]
     Program { offset: usize, source: ProgramError },
     #[error("byte {offset}: invalid policy: {source}")]
@@ -148,7 +183,13 @@ fn encode_body(p: &CompiledPolicy) -> Vec<u8> {
     }
     if let Some(c) = p.caps() {
         let mut v = Vec::with_capacity(40);
-        for x in [c.bounding(), c.permitted(), c.effective(), c.inheritable(), c.ambient()] {
+        for x in [
+            c.bounding(),
+            c.permitted(),
+            c.effective(),
+            c.inheritable(),
+            c.ambient(),
+        ] {
             v.extend_from_slice(&x.to_le_bytes());
         }
         put(&mut out, tag::CAPS, &v);
@@ -192,7 +233,11 @@ fn encode_body(p: &CompiledPolicy) -> Vec<u8> {
         put(&mut v, tag::LL_BIND, &ports(l.bind_tcp()));
         put(&mut v, tag::LL_CONNECT, &ports(l.connect_tcp()));
         let sc = l.scopes();
-        put(&mut v, tag::LL_SCOPES, &[u8::from(sc.abstract_unix) | u8::from(sc.signal) << 1]);
+        put(
+            &mut v,
+            tag::LL_SCOPES,
+            &[u8::from(sc.abstract_unix) | u8::from(sc.signal) << 1],
+        );
         put(&mut out, tag::LANDLOCK, &v);
     }
     if let Some(pers) = p.personality() {
@@ -210,7 +255,9 @@ fn encode_body(p: &CompiledPolicy) -> Vec<u8> {
 /// trailing bytes, a checksum mismatch, and any malformed or non-canonical body.
 pub fn decode(data: &[u8]) -> Result<CompiledPolicy, BlobError> {
     if data.len() < 8 || data[..8] != MAGIC {
-        return Err(BlobError::BadMagic { found: data[..data.len().min(8)].to_vec() });
+        return Err(BlobError::BadMagic {
+            found: data[..data.len().min(8)].to_vec(),
+        });
     }
     let header = |off: usize, need: usize, what: &'static str| {
         data.get(off..off + need).ok_or(BlobError::Truncated {
@@ -271,7 +318,12 @@ struct Records<'a> {
 
 impl<'a> Records<'a> {
     fn new(v: Val<'a>, context: &'static str, repeatable: u16) -> Self {
-        Records { rest: v, context, last: 0, repeatable }
+        Records {
+            rest: v,
+            context,
+            last: 0,
+            repeatable,
+        }
     }
 
     fn next(&mut self) -> Result<Option<Rec<'a>>, BlobError> {
@@ -300,15 +352,30 @@ impl<'a> Records<'a> {
         };
         let ok = tag > self.last || (tag == self.last && tag == self.repeatable);
         if !ok {
-            return Err(BlobError::OutOfOrder { offset: at, tag, context: self.context });
+            return Err(BlobError::OutOfOrder {
+                offset: at,
+                tag,
+                context: self.context,
+            });
         }
         self.last = tag;
-        self.rest = Val { bytes: &b[6 + len..], at: at + 6 + len };
-        Ok(Some(Rec { tag, at, val: Val { bytes, at: at + 6 } }))
+        self.rest = Val {
+            bytes: &b[6 + len..],
+            at: at + 6 + len,
+        };
+        Ok(Some(Rec {
+            tag,
+            at,
+            val: Val { bytes, at: at + 6 },
+        }))
     }
 
     fn unknown(&self, r: &Rec<'_>) -> BlobError {
-        BlobError::UnknownTag { offset: r.at, tag: r.tag, context: self.context }
+        BlobError::UnknownTag {
+            offset: r.at,
+            tag: r.tag,
+            context: self.context,
+        }
     }
 
     fn end(&self) -> usize {
@@ -319,7 +386,12 @@ impl<'a> Records<'a> {
 impl<'a> Val<'a> {
     fn exact(&self, n: usize, what: &'static str) -> Result<&'a [u8], BlobError> {
         if self.bytes.len() < n {
-            Err(BlobError::Truncated { offset: self.at, what, need: n, have: self.bytes.len() })
+            Err(BlobError::Truncated {
+                offset: self.at,
+                what,
+                need: n,
+                have: self.bytes.len(),
+            })
         } else if self.bytes.len() > n {
             Err(BlobError::TrailingBytes {
                 offset: self.at + n,
@@ -365,14 +437,25 @@ impl<'a> Val<'a> {
         })
     }
     /// The value split into `size`-byte items (the length must be a multiple).
-    fn items(&self, size: usize, what: &'static str) -> Result<std::slice::ChunksExact<'a, u8>, BlobError> {
-        if self.bytes.len() % size != 0 {
-            return Err(self.bad(what, format!("length {} is not a multiple of {size}", self.bytes.len())));
+    fn items(
+        &self,
+        size: usize,
+        what: &'static str,
+    ) -> Result<std::slice::ChunksExact<'a, u8>, BlobError> {
+        if !self.bytes.len().is_multiple_of(size) {
+            return Err(self.bad(
+                what,
+                format!("length {} is not a multiple of {size}", self.bytes.len()),
+            ));
         }
         Ok(self.bytes.chunks_exact(size))
     }
     fn bad(&self, what: &'static str, reason: String) -> BlobError {
-        BlobError::BadValue { offset: self.at, what, reason }
+        BlobError::BadValue {
+            offset: self.at,
+            what,
+            reason,
+        }
     }
 }
 
@@ -382,7 +465,14 @@ fn policy_err(offset: usize) -> impl Fn(PolicyError) -> BlobError {
 
 /// Decodes a body that starts at absolute offset `base` (for error offsets).
 fn decode_body_at(body: &[u8], base: usize) -> Result<CompiledPolicy, BlobError> {
-    let mut recs = Records::new(Val { bytes: body, at: base }, "policy body", 0);
+    let mut recs = Records::new(
+        Val {
+            bytes: body,
+            at: base,
+        },
+        "policy body",
+        0,
+    );
     let mut b = CompiledPolicy::builder();
     let mut nnp = None;
     let mut keep = None;
@@ -399,7 +489,8 @@ fn decode_body_at(body: &[u8], base: usize) -> Result<CompiledPolicy, BlobError>
                         u64::from_le_bytes(a)
                     })
                     .collect();
-                let caps = CapSets::new(m[0], m[1], m[2], m[3], m[4]).map_err(policy_err(r.val.at))?;
+                let caps =
+                    CapSets::new(m[0], m[1], m[2], m[3], m[4]).map_err(policy_err(r.val.at))?;
                 b = b.caps(caps);
             }
             tag::NNP => nnp = Some(r.val.bool("no_new_privs")?),
@@ -412,8 +503,13 @@ fn decode_body_at(body: &[u8], base: usize) -> Result<CompiledPolicy, BlobError>
                         have: r.val.bytes.len(),
                     });
                 }
-                let ids = Val { bytes: r.val.bytes, at: r.val.at };
-                let mut it = ids.items(4, "user ids (u32 each)")?.map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                let ids = Val {
+                    bytes: r.val.bytes,
+                    at: r.val.at,
+                };
+                let mut it = ids
+                    .items(4, "user ids (u32 each)")?
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
                 let (uid, gid) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
                 let user = UserSpec::new(uid, gid, it.collect()).map_err(policy_err(r.val.at))?;
                 b = b.user(user);
@@ -428,7 +524,9 @@ fn decode_body_at(body: &[u8], base: usize) -> Result<CompiledPolicy, BlobError>
                     .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect();
                 if fds.windows(2).any(|w| w[0] >= w[1]) {
-                    return Err(r.val.bad("keep_fds", "fds must be strictly increasing".into()));
+                    return Err(r
+                        .val
+                        .bad("keep_fds", "fds must be strictly increasing".into()));
                 }
                 keep = Some(fds);
             }
@@ -437,12 +535,23 @@ fn decode_body_at(body: &[u8], base: usize) -> Result<CompiledPolicy, BlobError>
     }
     let end = recs.end();
     let Some(nnp) = nnp else {
-        return Err(BlobError::Missing { offset: end, context: "policy body", what: "no_new_privs" });
+        return Err(BlobError::Missing {
+            offset: end,
+            context: "policy body",
+            what: "no_new_privs",
+        });
     };
     let Some(keep) = keep else {
-        return Err(BlobError::Missing { offset: end, context: "policy body", what: "keep_fds" });
+        return Err(BlobError::Missing {
+            offset: end,
+            context: "policy body",
+            what: "keep_fds",
+        });
     };
-    b.no_new_privs(nnp).keep_fds(keep).build().map_err(policy_err(base))
+    b.no_new_privs(nnp)
+        .keep_fds(keep)
+        .build()
+        .map_err(policy_err(base))
 }
 
 fn decode_seccomp(v: Val<'_>) -> Result<SeccompSpec, BlobError> {
@@ -464,21 +573,35 @@ fn decode_seccomp(v: Val<'_>) -> Result<SeccompSpec, BlobError> {
                 if r.val.bytes.len() / 8 > crate::bpf::MAX_INSNS {
                     return Err(BlobError::Program {
                         offset: r.val.at,
-                        source: ProgramError::TooLong { len: r.val.bytes.len() / 8 },
+                        source: ProgramError::TooLong {
+                            len: r.val.bytes.len() / 8,
+                        },
                     });
                 }
-                let p = SeccompProgram::new(insns.collect())
-                    .map_err(|source| BlobError::Program { offset: r.val.at, source })?;
+                let p =
+                    SeccompProgram::new(insns.collect()).map_err(|source| BlobError::Program {
+                        offset: r.val.at,
+                        source,
+                    })?;
                 program = Some(p);
             }
             tag::SC_FLAGS => flags = Some(r.val.flags("seccomp flags", 0b111)?),
             _ => return Err(recs.unknown(&r)),
         }
     }
-    let missing = |what| BlobError::Missing { offset: recs.end(), context: "seccomp", what };
+    let missing = |what| BlobError::Missing {
+        offset: recs.end(),
+        context: "seccomp",
+        what,
+    };
     let program = program.ok_or_else(|| missing("program"))?;
     let f = flags.ok_or_else(|| missing("flags"))?;
-    Ok(SeccompSpec { program, tsync: f & 1 != 0, log: f & 2 != 0, required: f & 4 != 0 })
+    Ok(SeccompSpec {
+        program,
+        tsync: f & 1 != 0,
+        log: f & 2 != 0,
+        required: f & 4 != 0,
+    })
 }
 
 fn decode_selinux(v: Val<'_>) -> Result<SelinuxSpec, BlobError> {
@@ -492,7 +615,11 @@ fn decode_selinux(v: Val<'_>) -> Result<SelinuxSpec, BlobError> {
             _ => return Err(recs.unknown(&r)),
         }
     }
-    let missing = |what| BlobError::Missing { offset: recs.end(), context: "selinux", what };
+    let missing = |what| BlobError::Missing {
+        offset: recs.end(),
+        context: "selinux",
+        what,
+    };
     let process = process.ok_or_else(|| missing("process label"))?;
     let required = required.ok_or_else(|| missing("required"))?;
     SelinuxSpec::new(process.to_owned(), mount.map(str::to_owned), required)
@@ -500,7 +627,10 @@ fn decode_selinux(v: Val<'_>) -> Result<SelinuxSpec, BlobError> {
 }
 
 fn decode_ports(v: Val<'_>, what: &'static str) -> Result<Vec<u16>, BlobError> {
-    let ports: Vec<u16> = v.items(2, what)?.map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let ports: Vec<u16> = v
+        .items(2, what)?
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     if ports.windows(2).any(|w| w[0] >= w[1]) {
         return Err(v.bad(what, "ports must be strictly increasing".into()));
     }
@@ -538,8 +668,11 @@ fn decode_landlock(v: Val<'_>) -> Result<LandlockSpec, BlobError> {
                         _ => return Err(pr.unknown(&x)),
                     }
                 }
-                let missing =
-                    |what| BlobError::Missing { offset: pr.end(), context: "landlock path rule", what };
+                let missing = |what| BlobError::Missing {
+                    offset: pr.end(),
+                    context: "landlock path rule",
+                    what,
+                };
                 let path = path.ok_or_else(|| missing("path"))?;
                 let access = access.ok_or_else(|| missing("access"))?;
                 paths.push(PathRule::new(path, access).map_err(policy_err(r.val.at))?);
@@ -550,7 +683,11 @@ fn decode_landlock(v: Val<'_>) -> Result<LandlockSpec, BlobError> {
             _ => return Err(recs.unknown(&r)),
         }
     }
-    let missing = |what| BlobError::Missing { offset: recs.end(), context: "landlock", what };
+    let missing = |what| BlobError::Missing {
+        offset: recs.end(),
+        context: "landlock",
+        what,
+    };
     let net = net.ok_or_else(|| missing("handled net rights"))?;
     let scopes = scopes.ok_or_else(|| missing("scopes"))?;
     LandlockSpec::new(LandlockSpecParts {
@@ -561,7 +698,10 @@ fn decode_landlock(v: Val<'_>) -> Result<LandlockSpec, BlobError> {
         paths,
         bind_tcp: bind.ok_or_else(|| missing("bind ports"))?,
         connect_tcp: connect.ok_or_else(|| missing("connect ports"))?,
-        scopes: Scopes { abstract_unix: scopes & 1 != 0, signal: scopes & 2 != 0 },
+        scopes: Scopes {
+            abstract_unix: scopes & 1 != 0,
+            signal: scopes & 2 != 0,
+        },
     })
     .map_err(policy_err(v.at))
 }
@@ -575,10 +715,10 @@ pub fn fuzz_decode(data: &[u8]) {
     if let Ok(p) = decode(data) {
         assert_eq!(encode(&p), data, "blob did not round-trip");
     }
-    if data.len() <= MAX_BODY_LEN {
-        if let Ok(p) = decode_body_at(data, 0) {
-            assert_eq!(encode_body(&p), data, "body did not round-trip");
-        }
+    if data.len() <= MAX_BODY_LEN
+        && let Ok(p) = decode_body_at(data, 0)
+    {
+        assert_eq!(encode_body(&p), data, "body did not round-trip");
     }
 }
 
@@ -601,7 +741,12 @@ mod tests {
 
     fn full_policy() -> CompiledPolicy {
         CompiledPolicy::builder()
-            .seccomp(SeccompSpec { program: program(), tsync: true, log: false, required: true })
+            .seccomp(SeccompSpec {
+                program: program(),
+                tsync: true,
+                log: false,
+                required: true,
+            })
             .caps(CapSets::new(0x4ff, 0x400, 0x400, 0x400, 0x400).unwrap())
             .no_new_privs(false)
             .user(UserSpec::new(1000, 1000, vec![10, 20]).unwrap())
@@ -625,7 +770,10 @@ mod tests {
                     ],
                     bind_tcp: vec![80, 443],
                     connect_tcp: vec![],
-                    scopes: Scopes { abstract_unix: true, signal: false },
+                    scopes: Scopes {
+                        abstract_unix: true,
+                        signal: false,
+                    },
                 })
                 .unwrap(),
             )
@@ -649,18 +797,26 @@ mod tests {
     fn every_truncation_and_every_bit_flip_is_rejected() {
         let b = encode(&full_policy());
         for n in 0..b.len() {
-            assert!(decode(&b[..n]).is_err(), "truncated to {n} bytes was accepted");
+            assert!(
+                decode(&b[..n]).is_err(),
+                "truncated to {n} bytes was accepted"
+            );
         }
         for i in 0..b.len() {
             for bit in 0..8 {
                 let mut c = b.clone();
                 c[i] ^= 1 << bit;
-                assert!(decode(&c).is_err(), "flip of bit {bit} of byte {i} was accepted");
+                assert!(
+                    decode(&c).is_err(),
+                    "flip of bit {bit} of byte {i} was accepted"
+                );
             }
         }
         let mut t = b.clone();
         t.push(0);
-        assert!(matches!(decode(&t), Err(BlobError::TrailingBytes { offset, .. }) if offset == b.len()));
+        assert!(
+            matches!(decode(&t), Err(BlobError::TrailingBytes { offset, .. }) if offset == b.len())
+        );
     }
 
     /// Re-seal a modified body with a correct header, to reach the body checks.
@@ -686,7 +842,10 @@ mod tests {
         v[HEADER_LEN + 10] ^= 1;
         assert_eq!(decode(&v).unwrap_err(), BlobError::ChecksumMismatch);
 
-        assert!(matches!(decode(b"NOTAPOLICY"), Err(BlobError::BadMagic { .. })));
+        assert!(matches!(
+            decode(b"NOTAPOLICY"),
+            Err(BlobError::BadMagic { .. })
+        ));
 
         // A huge declared length is refused before anything is read or allocated.
         let mut v = b[..HEADER_LEN].to_vec();
@@ -696,17 +855,48 @@ mod tests {
         // A record whose length runs past the body.
         let body = [3u8, 0, 0xff, 0xff, 0xff, 0x7f, 1];
         let e = decode(&seal(&body)).unwrap_err();
-        assert!(matches!(e, BlobError::Truncated { offset: 52, what: "record value", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                BlobError::Truncated {
+                    offset: 52,
+                    what: "record value",
+                    ..
+                }
+            ),
+            "{e}"
+        );
 
         // Unknown tag, duplicate tag, bad boolean, missing field.
         let e = decode(&seal(&[99, 0, 0, 0, 0, 0])).unwrap_err();
-        assert_eq!(e, BlobError::UnknownTag { offset: 46, tag: 99, context: "policy body" });
+        assert_eq!(
+            e,
+            BlobError::UnknownTag {
+                offset: 46,
+                tag: 99,
+                context: "policy body"
+            }
+        );
         let dup = [3u8, 0, 1, 0, 0, 0, 1, 3, 0, 1, 0, 0, 0, 1];
-        assert!(matches!(decode(&seal(&dup)), Err(BlobError::OutOfOrder { offset: 53, .. })));
+        assert!(matches!(
+            decode(&seal(&dup)),
+            Err(BlobError::OutOfOrder { offset: 53, .. })
+        ));
         let e = decode(&seal(&[3, 0, 1, 0, 0, 0, 2])).unwrap_err();
-        assert!(e.to_string().contains("byte 52: no_new_privs: boolean must be 0 or 1"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("byte 52: no_new_privs: boolean must be 0 or 1"),
+            "{e}"
+        );
         let e = decode(&seal(&[3, 0, 1, 0, 0, 0, 1])).unwrap_err();
-        assert_eq!(e, BlobError::Missing { offset: 53, context: "policy body", what: "keep_fds" });
+        assert_eq!(
+            e,
+            BlobError::Missing {
+                offset: 53,
+                context: "policy body",
+                what: "keep_fds"
+            }
+        );
 
         // An invalid seccomp program inside a valid envelope.
         let mut body = Vec::new();
@@ -721,11 +911,17 @@ mod tests {
 
         // Ambient without inheritable (a compile-time error) is refused here too.
         let mut body = Vec::new();
-        let caps: Vec<u8> = [0x400u64, 0x400, 0x400, 0, 0x400].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let caps: Vec<u8> = [0x400u64, 0x400, 0x400, 0, 0x400]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
         put(&mut body, tag::CAPS, &caps);
         put(&mut body, tag::NNP, &[1]);
         put(&mut body, tag::KEEP_FDS, &[]);
-        assert!(matches!(decode(&seal(&body)), Err(BlobError::Policy { offset: 52, .. })));
+        assert!(matches!(
+            decode(&seal(&body)),
+            Err(BlobError::Policy { offset: 52, .. })
+        ));
     }
 
     proptest! {

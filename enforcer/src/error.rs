@@ -37,7 +37,11 @@ pub enum ProcessError {
 #[non_exhaustive]
 pub enum UnavailableError {
     #[error("step `{step}`: the policy requires {mechanism} but {reason}; {}", step.hint())]
-    Missing { step: Step, mechanism: &'static str, reason: String },
+    Missing {
+        step: Step,
+        mechanism: &'static str,
+        reason: String,
+    },
 }
 
 /// The user-namespace handshake (child side).
@@ -151,7 +155,10 @@ impl ApplyError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ApplyError::Unavailable(_) => exit::UNAVAILABLE,
-            ApplyError::Exec(ExecError::Sys { step: Step::Execve, source }) => {
+            ApplyError::Exec(ExecError::Sys {
+                step: Step::Execve,
+                source,
+            }) => {
                 if errno_of(source) == Some(libc::ENOENT) {
                     exit::NOT_FOUND
                 } else {

@@ -84,7 +84,11 @@ impl Default for RecordingKernel {
             calls: Vec::new(),
             fail_at: None,
             threads: 1,
-            features: Features { selinux: true, landlock_abi: 7, seccomp: true },
+            features: Features {
+                selinux: true,
+                landlock_abi: 7,
+                seccomp: true,
+            },
             landlock_status: RulesetStatus::FullyEnforced,
         }
     }
@@ -94,7 +98,9 @@ impl RecordingKernel {
     fn enter(&mut self, call: Call) -> io::Result<()> {
         self.calls.push(call);
         match self.fail_at {
-            Some((n, errno)) if n == self.calls.len() - 1 => Err(io::Error::from_raw_os_error(errno)),
+            Some((n, errno)) if n == self.calls.len() - 1 => {
+                Err(io::Error::from_raw_os_error(errno))
+            }
             _ => Ok(()),
         }
     }
@@ -150,11 +156,12 @@ impl Kernel for RecordingKernel {
         self.enter(Call::LandlockPrepare)
     }
     fn landlock_restrict(&mut self) -> io::Result<RulesetStatus> {
-        self.enter(Call::LandlockRestrict).map(|_| match self.landlock_status {
-            RulesetStatus::FullyEnforced => RulesetStatus::FullyEnforced,
-            RulesetStatus::PartiallyEnforced => RulesetStatus::PartiallyEnforced,
-            RulesetStatus::NotEnforced => RulesetStatus::NotEnforced,
-        })
+        self.enter(Call::LandlockRestrict)
+            .map(|_| match self.landlock_status {
+                RulesetStatus::FullyEnforced => RulesetStatus::FullyEnforced,
+                RulesetStatus::PartiallyEnforced => RulesetStatus::PartiallyEnforced,
+                RulesetStatus::NotEnforced => RulesetStatus::NotEnforced,
+            })
     }
     fn check_exec_paths(&mut self, _cwd: Option<&CStr>, _program: &CStr) -> io::Result<()> {
         self.enter(Call::CheckExecPaths)
@@ -180,7 +187,8 @@ mod tests {
     fn full_policy(nnp: bool) -> CompiledPolicy {
         CompiledPolicy::builder()
             .seccomp(SeccompSpec {
-                program: SeccompProgram::new(vec![SockFilter::stmt(op::RET | op::K, ret::ALLOW)]).unwrap(),
+                program: SeccompProgram::new(vec![SockFilter::stmt(op::RET | op::K, ret::ALLOW)])
+                    .unwrap(),
                 tsync: false,
                 log: false,
                 required: true,
@@ -188,7 +196,9 @@ mod tests {
             .caps(CapSets::new(0x4ff, 0x400, 0x400, 0x400, 0x400).unwrap())
             .no_new_privs(nnp)
             .user(UserSpec::new(1000, 1001, vec![7]).unwrap())
-            .selinux(SelinuxSpec::new("system_u:system_r:container_t:s0".into(), None, false).unwrap())
+            .selinux(
+                SelinuxSpec::new("system_u:system_r:container_t:s0".into(), None, false).unwrap(),
+            )
             .landlock(
                 LandlockSpec::new(LandlockSpecParts {
                     compatibility: Compatibility::Required,
@@ -212,9 +222,17 @@ mod tests {
         PreparedExec::new(Path::new("/bin/true"), &["true".into()], &[]).unwrap()
     }
 
-    fn run(k: &mut RecordingKernel, p: &CompiledPolicy, sync: Option<RawFd>) -> (Result<(), ApplyError>, Report) {
+    fn run(
+        k: &mut RecordingKernel,
+        p: &CompiledPolicy,
+        sync: Option<RawFd>,
+    ) -> (Result<(), ApplyError>, Report) {
         let e = exec();
-        let opts = ApplyOptions { userns_sync_fd: sync, cwd: None, exec: &e };
+        let opts = ApplyOptions {
+            userns_sync_fd: sync,
+            cwd: None,
+            exec: &e,
+        };
         let mut report = Report::new(None);
         let r = apply(k, p, &opts, &mut report);
         (r, report)
@@ -287,7 +305,11 @@ mod tests {
             let (r, report) = run(&mut k, &full_policy(false), userns.then_some(5));
             r.unwrap();
             assert_eq!(k.calls, expected(false, userns));
-            let nnp = report.events().iter().find(|e| e.step == Step::NoNewPrivs).unwrap();
+            let nnp = report
+                .events()
+                .iter()
+                .find(|e| e.step == Step::NoNewPrivs)
+                .unwrap();
             assert_eq!(nnp.status, Status::Skipped);
         }
     }
@@ -299,16 +321,27 @@ mod tests {
                 let calls = expected(nnp, userns);
                 let userns_range = if userns { 5..9 } else { 0..0 };
                 for (i, call) in calls.iter().enumerate() {
-                    let mut k = RecordingKernel { fail_at: Some((i, libc::EPERM)), ..Default::default() };
+                    let mut k = RecordingKernel {
+                        fail_at: Some((i, libc::EPERM)),
+                        ..Default::default()
+                    };
                     let (r, _) = run(&mut k, &full_policy(nnp), userns.then_some(5));
                     let err = r.expect_err(&format!("failure at call {i} ({call:?}) was ignored"));
-                    assert_eq!(k.calls.len(), i + 1, "calls continued after failing {call:?}");
+                    assert_eq!(
+                        k.calls.len(),
+                        i + 1,
+                        "calls continued after failing {call:?}"
+                    );
                     assert_eq!(k.calls[i], *call);
                     if *call != Execve {
                         assert!(!k.calls.contains(&Execve), "execve after failing {call:?}");
                     }
                     let want = call.step(userns_range.contains(&i));
-                    assert_eq!(err.step(), want, "nnp={nnp} userns={userns} call {i} {call:?}");
+                    assert_eq!(
+                        err.step(),
+                        want,
+                        "nnp={nnp} userns={userns} call {i} {call:?}"
+                    );
                     assert_eq!(err.errno(), Some(libc::EPERM));
                     let msg = err.to_string();
                     assert!(msg.contains(&format!("`{}`", want.name())), "{msg}");
@@ -325,7 +358,10 @@ mod tests {
 
     #[test]
     fn threads_are_refused() {
-        let mut k = RecordingKernel { threads: 2, ..Default::default() };
+        let mut k = RecordingKernel {
+            threads: 2,
+            ..Default::default()
+        };
         let (r, _) = run(&mut k, &full_policy(true), None);
         let e = r.unwrap_err();
         assert_eq!(e.step(), Step::SingleThread);
@@ -343,7 +379,10 @@ mod tests {
         k.features.selinux = false;
         let (r, _) = run(&mut k, &p, None);
         let e = r.unwrap_err();
-        assert_eq!((e.step(), e.exit_code()), (Step::Preflight, exit::UNAVAILABLE));
+        assert_eq!(
+            (e.step(), e.exit_code()),
+            (Step::Preflight, exit::UNAVAILABLE)
+        );
         assert!(e.to_string().contains("SELinux is not enabled"), "{e}");
         assert_eq!(k.calls.last(), Some(&Features));
 
@@ -352,11 +391,17 @@ mod tests {
         k.features.landlock_abi = 0;
         let (r, _) = run(&mut k, &full_policy(true), None);
         let e = r.unwrap_err();
-        assert_eq!((e.step(), e.exit_code()), (Step::Preflight, exit::UNAVAILABLE));
+        assert_eq!(
+            (e.step(), e.exit_code()),
+            (Step::Preflight, exit::UNAVAILABLE)
+        );
         assert!(e.to_string().contains("Landlock ABI 0"), "{e}");
 
         // Required Landlock that the kernel only partially enforced.
-        let mut k = RecordingKernel { landlock_status: RulesetStatus::PartiallyEnforced, ..Default::default() };
+        let mut k = RecordingKernel {
+            landlock_status: RulesetStatus::PartiallyEnforced,
+            ..Default::default()
+        };
         let (r, _) = run(&mut k, &full_policy(true), None);
         assert_eq!(r.unwrap_err().step(), Step::Landlock);
         assert!(!k.calls.contains(&Execve));
@@ -381,7 +426,10 @@ mod tests {
             )
             .build()
             .unwrap();
-        let mut k = RecordingKernel { landlock_status: RulesetStatus::PartiallyEnforced, ..Default::default() };
+        let mut k = RecordingKernel {
+            landlock_status: RulesetStatus::PartiallyEnforced,
+            ..Default::default()
+        };
         k.features.selinux = false;
         k.features.landlock_abi = 4;
         let (r, report) = run(&mut k, &p, None);
@@ -389,12 +437,23 @@ mod tests {
         // The label path is still verified, but nothing is written.
         assert!(k.calls.contains(&ExecLabel(None)));
         assert!(!k.calls.iter().any(|c| matches!(c, ExecLabel(Some(_)))));
-        let ev = |s| report.events().iter().find(|e| e.step == s).unwrap().clone();
+        let ev = |s| {
+            report
+                .events()
+                .iter()
+                .find(|e| e.step == s)
+                .unwrap()
+                .clone()
+        };
         assert_eq!(ev(Step::SelinuxLabel).status, Status::NotApplied);
         let ll = ev(Step::Landlock);
         assert_eq!(ll.status, Status::PartiallyApplied);
         assert_eq!(ll.dropped, vec!["fs:IoctlDev".to_string()]);
         // No caps section, no user: nothing credential-related is touched.
-        assert!(!k.calls.iter().any(|c| matches!(c, Capset(..) | Setresuid(_) | DropBounding(_))));
+        assert!(
+            !k.calls
+                .iter()
+                .any(|c| matches!(c, Capset(..) | Setresuid(_) | DropBounding(_)))
+        );
     }
 }

@@ -65,11 +65,21 @@ fn parse_args(mut it: impl Iterator<Item = OsString>) -> Result<Args, String> {
                 let v = it.next().ok_or("--policy needs a file")?;
                 set(&mut a.policy_file, PathBuf::from(v), "--policy")?
             }
-            b"--policy-fd" => set(&mut a.policy_fd, fd(it.next(), "--policy-fd")?, "--policy-fd")?,
-            b"--report-fd" => set(&mut a.report_fd, fd(it.next(), "--report-fd")?, "--report-fd")?,
-            b"--userns-sync-fd" => {
-                set(&mut a.userns_sync_fd, fd(it.next(), "--userns-sync-fd")?, "--userns-sync-fd")?
-            }
+            b"--policy-fd" => set(
+                &mut a.policy_fd,
+                fd(it.next(), "--policy-fd")?,
+                "--policy-fd",
+            )?,
+            b"--report-fd" => set(
+                &mut a.report_fd,
+                fd(it.next(), "--report-fd")?,
+                "--report-fd",
+            )?,
+            b"--userns-sync-fd" => set(
+                &mut a.userns_sync_fd,
+                fd(it.next(), "--userns-sync-fd")?,
+                "--userns-sync-fd",
+            )?,
             b"--cwd" => {
                 let v = it.next().ok_or("--cwd needs a directory")?;
                 set(&mut a.cwd, PathBuf::from(v), "--cwd")?
@@ -91,7 +101,10 @@ fn parse_args(mut it: impl Iterator<Item = OsString>) -> Result<Args, String> {
         (None, None) => return Err("missing --policy FILE or --policy-fd N".into()),
         _ => {}
     }
-    let fds: Vec<i32> = [a.policy_fd, a.report_fd, a.userns_sync_fd].into_iter().flatten().collect();
+    let fds: Vec<i32> = [a.policy_fd, a.report_fd, a.userns_sync_fd]
+        .into_iter()
+        .flatten()
+        .collect();
     if fds.iter().enumerate().any(|(i, f)| fds[..i].contains(f)) {
         return Err("--policy-fd, --report-fd and --userns-sync-fd must be different fds".into());
     }
@@ -107,7 +120,11 @@ fn resolve_program(program: &OsStr, path: Option<&OsStr>) -> Result<PathBuf, (i3
     let path = path.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     let mut found_not_exec = None;
     for dir in path.as_bytes().split(|&b| b == b':') {
-        let dir = if dir.is_empty() { Path::new(".") } else { Path::new(OsStr::from_bytes(dir)) };
+        let dir = if dir.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(OsStr::from_bytes(dir))
+        };
         let cand = dir.join(program);
         if let Ok(m) = std::fs::metadata(&cand) {
             if m.is_file() && m.permissions().mode() & 0o111 != 0 {
@@ -120,8 +137,14 @@ fn resolve_program(program: &OsStr, path: Option<&OsStr>) -> Result<PathBuf, (i3
     }
     let name = program.to_string_lossy();
     Err(match found_not_exec {
-        Some(p) => (exit::CANNOT_EXEC, format!("{} is not executable", p.display())),
-        None => (exit::NOT_FOUND, format!("`{name}` not found in PATH ({})", path.to_string_lossy())),
+        Some(p) => (
+            exit::CANNOT_EXEC,
+            format!("{} is not executable", p.display()),
+        ),
+        None => (
+            exit::NOT_FOUND,
+            format!("`{name}` not found in PATH ({})", path.to_string_lossy()),
+        ),
     })
 }
 
@@ -143,12 +166,22 @@ fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
         .read_to_end(&mut buf)
         .map_err(|e| format!("cannot read policy {name}: {e}"))?;
     if buf.len() > blob::MAX_BLOB_LEN {
-        return Err(format!("policy {name} is larger than {} bytes", blob::MAX_BLOB_LEN));
+        return Err(format!(
+            "policy {name} is larger than {} bytes",
+            blob::MAX_BLOB_LEN
+        ));
     }
     Ok(buf)
 }
 
+/// Reports a failure on stderr and the report fd, and exits with `code`; the
+/// program is never executed. Every message names its step.
 fn fail(report: &mut Report, step: Step, code: i32, errno: Option<i32>, msg: String) -> ! {
+    let msg = if msg.starts_with("step `") {
+        msg
+    } else {
+        format!("step `{step}`: {msg}")
+    };
     eprintln!("rampart-enforce: {msg}");
     report.fail(step, msg, errno, code);
     std::process::exit(code);
@@ -173,12 +206,26 @@ fn main() {
     // Held open until exec; sanitize_inherited marks it close-on-exec.
     let sync: Option<OwnedFd> = match a.userns_sync_fd.map(adopt_fd).transpose() {
         Ok(s) => s,
-        Err(e) => fail(&mut report, Step::UsernsSync, exit::USAGE, e.raw_os_error(), format!("--userns-sync-fd: {e}")),
+        Err(e) => fail(
+            &mut report,
+            Step::UsernsSync,
+            exit::USAGE,
+            e.raw_os_error(),
+            format!("--userns-sync-fd: {e}"),
+        ),
     };
 
-    let bytes = read_policy(&a).unwrap_or_else(|m| fail(&mut report, Step::Policy, exit::POLICY, None, m));
-    let policy = blob::decode(&bytes)
-        .unwrap_or_else(|e| fail(&mut report, Step::Policy, exit::POLICY, None, format!("invalid policy: {e}")));
+    let bytes =
+        read_policy(&a).unwrap_or_else(|m| fail(&mut report, Step::Policy, exit::POLICY, None, m));
+    let policy = blob::decode(&bytes).unwrap_or_else(|e| {
+        fail(
+            &mut report,
+            Step::Policy,
+            exit::POLICY,
+            None,
+            format!("invalid policy: {e}"),
+        )
+    });
     for fd in [a.report_fd, a.userns_sync_fd].into_iter().flatten() {
         if policy.keep_fds().contains(&fd) {
             let m = format!("fd {fd} is both an enforcer fd and in the policy's keep_fds");
@@ -193,9 +240,17 @@ fn main() {
         .unwrap_or_else(|(code, m)| fail(&mut report, Step::ResolveProgram, code, None, m));
     // Absolute, because --cwd changes the directory before execve.
     let program = std::path::absolute(&program).unwrap_or_else(|e| {
-        fail(&mut report, Step::ResolveProgram, exit::NOT_FOUND, e.raw_os_error(), e.to_string())
+        fail(
+            &mut report,
+            Step::ResolveProgram,
+            exit::NOT_FOUND,
+            e.raw_os_error(),
+            e.to_string(),
+        )
     });
-    let argv: Vec<OsString> = std::iter::once(a.program.clone()).chain(a.args.iter().cloned()).collect();
+    let argv: Vec<OsString> = std::iter::once(a.program.clone())
+        .chain(a.args.iter().cloned())
+        .collect();
     let envp: Vec<OsString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut e = k.into_vec();
@@ -204,14 +259,36 @@ fn main() {
             OsString::from_vec(e)
         })
         .collect();
-    let exec = PreparedExec::new(&program, &argv, &envp)
-        .unwrap_or_else(|e| fail(&mut report, Step::ResolveProgram, exit::USAGE, None, e.to_string()));
-    let cwd = match a.cwd.as_ref().map(|c| CString::new(c.as_os_str().as_bytes())).transpose() {
+    let exec = PreparedExec::new(&program, &argv, &envp).unwrap_or_else(|e| {
+        fail(
+            &mut report,
+            Step::ResolveProgram,
+            exit::USAGE,
+            None,
+            e.to_string(),
+        )
+    });
+    let cwd = match a
+        .cwd
+        .as_ref()
+        .map(|c| CString::new(c.as_os_str().as_bytes()))
+        .transpose()
+    {
         Ok(c) => c,
-        Err(_) => fail(&mut report, Step::ExecPaths, exit::USAGE, None, "--cwd contains a NUL byte".into()),
+        Err(_) => fail(
+            &mut report,
+            Step::ExecPaths,
+            exit::USAGE,
+            None,
+            "--cwd contains a NUL byte".into(),
+        ),
     };
 
-    let mut kernel = LinuxKernel::new(a.proc_root.clone().unwrap_or_else(|| PathBuf::from("/proc")));
+    let mut kernel = LinuxKernel::new(
+        a.proc_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/proc")),
+    );
     let opts = ApplyOptions {
         userns_sync_fd: sync.as_ref().map(|s| s.as_raw_fd()),
         cwd: cwd.as_deref(),
@@ -221,7 +298,13 @@ fn main() {
         Err(e) => e,
         Ok(()) => unreachable!("LinuxKernel::execve returns only on failure"),
     };
-    fail(&mut report, err.step(), err.exit_code(), err.errno(), err.to_string());
+    fail(
+        &mut report,
+        err.step(),
+        err.exit_code(),
+        err.errno(),
+        err.to_string(),
+    );
 }
 
 #[cfg(test)]
@@ -234,27 +317,61 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        let a = args(&["--policy", "p.bin", "--report-fd", "3", "--", "ls", "-l", "--"]).unwrap();
+        let a = args(&[
+            "--policy",
+            "p.bin",
+            "--report-fd",
+            "3",
+            "--",
+            "ls",
+            "-l",
+            "--",
+        ])
+        .unwrap();
         assert_eq!(a.policy_file, Some(PathBuf::from("p.bin")));
         assert_eq!(a.report_fd, Some(3));
         assert_eq!(a.program, "ls");
         assert_eq!(a.args, vec![OsString::from("-l"), OsString::from("--")]);
-        assert!(args(&["--policy", "p", "ls"]).unwrap_err().contains("unknown argument"));
-        assert!(args(&["--policy", "p"]).unwrap_err().contains("missing `-- PROGRAM`"));
-        assert!(args(&["--policy", "p", "--"]).unwrap_err().contains("missing PROGRAM"));
-        assert!(args(&["--", "ls"]).unwrap_err().contains("missing --policy"));
+        assert!(
+            args(&["--policy", "p", "ls"])
+                .unwrap_err()
+                .contains("unknown argument")
+        );
+        assert!(
+            args(&["--policy", "p"])
+                .unwrap_err()
+                .contains("missing `-- PROGRAM`")
+        );
+        assert!(
+            args(&["--policy", "p", "--"])
+                .unwrap_err()
+                .contains("missing PROGRAM")
+        );
+        assert!(
+            args(&["--", "ls"])
+                .unwrap_err()
+                .contains("missing --policy")
+        );
         assert!(args(&["--policy", "p", "--policy-fd", "3", "--", "x"]).is_err());
         assert!(args(&["--policy-fd", "3", "--report-fd", "3", "--", "x"]).is_err());
         assert!(args(&["--policy-fd", "-1", "--", "x"]).is_err());
-        assert!(args(&["--policy", "a", "--policy", "b", "--", "x"]).unwrap_err().contains("twice"));
+        assert!(
+            args(&["--policy", "a", "--policy", "b", "--", "x"])
+                .unwrap_err()
+                .contains("twice")
+        );
     }
 
     #[test]
     fn path_lookup() {
         let p = resolve_program(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))).unwrap();
         assert_eq!(p, PathBuf::from("/bin/sh"));
-        let (code, _) = resolve_program(OsStr::new("no-such-prog-xyz"), Some(OsStr::new("/bin"))).unwrap_err();
+        let (code, _) =
+            resolve_program(OsStr::new("no-such-prog-xyz"), Some(OsStr::new("/bin"))).unwrap_err();
         assert_eq!(code, exit::NOT_FOUND);
-        assert_eq!(resolve_program(OsStr::new("./x"), None).unwrap(), PathBuf::from("./x"));
+        assert_eq!(
+            resolve_program(OsStr::new("./x"), None).unwrap(),
+            PathBuf::from("./x")
+        );
     }
 }

@@ -28,19 +28,36 @@ pub const MAX_KEEP_FDS: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    #[error("capabilities: {set} contains bit(s) {bits:#x} that are not capabilities (the last one is {CAP_LAST_CAP}); remove them")]
+    #[error(
+        "capabilities: {set} contains bit(s) {bits:#x} that are not capabilities (the last one is {CAP_LAST_CAP}); remove them"
+    )]
     UnknownCapability { set: &'static str, bits: u64 },
-    #[error("capabilities: {inner} must be a subset of {outer}, but {bits:#x} is only in {inner}; add it to {outer} or drop it from {inner}")]
-    CapNotSubset { inner: &'static str, outer: &'static str, bits: u64 },
+    #[error(
+        "capabilities: {inner} must be a subset of {outer}, but {bits:#x} is only in {inner}; add it to {outer} or drop it from {inner}"
+    )]
+    CapNotSubset {
+        inner: &'static str,
+        outer: &'static str,
+        bits: u64,
+    },
     #[error("user: {count} supplementary groups; the kernel accepts at most {MAX_GROUPS}")]
     TooManyGroups { count: usize },
     #[error("user: uid/gid {id} is the kernel's \"no id\" value (u32::MAX) and cannot be set")]
     InvalidId { id: u32 },
-    #[error("selinux: {which} label is {problem}; give a context such as `system_u:system_r:container_t:s0`")]
-    BadLabel { which: &'static str, problem: &'static str },
-    #[error("landlock: filesystem access bits {bits:#x} are not Landlock rights known to this build")]
+    #[error(
+        "selinux: {which} label is {problem}; give a context such as `system_u:system_r:container_t:s0`"
+    )]
+    BadLabel {
+        which: &'static str,
+        problem: &'static str,
+    },
+    #[error(
+        "landlock: filesystem access bits {bits:#x} are not Landlock rights known to this build"
+    )]
     UnknownLandlockAccess { bits: u64 },
-    #[error("landlock: rule for `{path}` grants {bits:#x}, which the ruleset does not handle; add the bits to handled_fs")]
+    #[error(
+        "landlock: rule for `{path}` grants {bits:#x}, which the ruleset does not handle; add the bits to handled_fs"
+    )]
     AccessNotHandled { path: String, bits: u64 },
     #[error("landlock: rule for `{path}` grants no access at all; remove the rule")]
     EmptyAccess { path: String },
@@ -48,9 +65,13 @@ pub enum PolicyError {
     BadRulePath { path: String },
     #[error("landlock: {count} path rules; at most {MAX_LANDLOCK_PATHS} are supported")]
     TooManyRules { count: usize },
-    #[error("landlock: {kind} TCP port rules are listed but {kind} is not handled; set handle_{kind}_tcp or remove the ports")]
+    #[error(
+        "landlock: {kind} TCP port rules are listed but {kind} is not handled; set handle_{kind}_tcp or remove the ports"
+    )]
     PortsNotHandled { kind: &'static str },
-    #[error("landlock: the ruleset handles nothing (no filesystem rights, no network rights, no scopes); drop the landlock section instead")]
+    #[error(
+        "landlock: the ruleset handles nothing (no filesystem rights, no network rights, no scopes); drop the landlock section instead"
+    )]
     EmptyRuleset,
     #[error("keep_fds: fd {fd} cannot be kept: {reason}")]
     BadKeepFd { fd: i32, reason: &'static str },
@@ -103,12 +124,19 @@ impl CapSets {
             ("ambient", ambient),
         ] {
             if v & !CAP_ALL != 0 {
-                return Err(PolicyError::UnknownCapability { set, bits: v & !CAP_ALL });
+                return Err(PolicyError::UnknownCapability {
+                    set,
+                    bits: v & !CAP_ALL,
+                });
             }
         }
         let subset = |inner: &'static str, a: u64, outer: &'static str, b: u64| {
             if a & !b != 0 {
-                Err(PolicyError::CapNotSubset { inner, outer, bits: a & !b })
+                Err(PolicyError::CapNotSubset {
+                    inner,
+                    outer,
+                    bits: a & !b,
+                })
             } else {
                 Ok(())
             }
@@ -118,12 +146,24 @@ impl CapSets {
         subset("inheritable", inheritable, "bounding", bounding)?;
         subset("ambient", ambient, "permitted", permitted)?;
         subset("ambient", ambient, "inheritable", inheritable)?;
-        Ok(CapSets { bounding, permitted, effective, inheritable, ambient })
+        Ok(CapSets {
+            bounding,
+            permitted,
+            effective,
+            inheritable,
+            ambient,
+        })
     }
 
     /// No capability in any set.
     pub fn none() -> Self {
-        CapSets { bounding: 0, permitted: 0, effective: 0, inheritable: 0, ambient: 0 }
+        CapSets {
+            bounding: 0,
+            permitted: 0,
+            effective: 0,
+            inheritable: 0,
+            ambient: 0,
+        }
     }
 
     /// `caps` in bounding, permitted and effective; nothing inheritable or ambient.
@@ -160,13 +200,18 @@ pub struct UserSpec {
 impl UserSpec {
     /// `groups` are the supplementary groups in the order given (may be empty).
     pub fn new(uid: u32, gid: u32, groups: Vec<u32>) -> Result<Self, PolicyError> {
-        for id in std::iter::once(uid).chain(std::iter::once(gid)).chain(groups.iter().copied()) {
+        for id in std::iter::once(uid)
+            .chain(std::iter::once(gid))
+            .chain(groups.iter().copied())
+        {
             if id == u32::MAX {
                 return Err(PolicyError::InvalidId { id });
             }
         }
         if groups.len() > MAX_GROUPS {
-            return Err(PolicyError::TooManyGroups { count: groups.len() });
+            return Err(PolicyError::TooManyGroups {
+                count: groups.len(),
+            });
         }
         Ok(UserSpec { uid, gid, groups })
     }
@@ -201,7 +246,11 @@ impl SelinuxSpec {
         if let Some(m) = &mount_label {
             check_label("mount", m)?;
         }
-        Ok(SelinuxSpec { process_label, mount_label, required })
+        Ok(SelinuxSpec {
+            process_label,
+            mount_label,
+            required,
+        })
     }
     pub fn process_label(&self) -> &str {
         &self.process_label
@@ -220,7 +269,10 @@ fn check_label(which: &'static str, label: &str) -> Result<(), PolicyError> {
         "empty"
     } else if label.len() > MAX_LABEL_LEN {
         "longer than 4095 bytes"
-    } else if label.bytes().any(|b| b == 0 || b.is_ascii_whitespace() || !b.is_ascii_graphic()) {
+    } else if label
+        .bytes()
+        .any(|b| b == 0 || b.is_ascii_whitespace() || !b.is_ascii_graphic())
+    {
         "not printable ASCII without spaces"
     } else if label.split(':').count() < 3 {
         "not of the form user:role:type[:level]"
@@ -313,7 +365,9 @@ impl LandlockSpec {
     pub fn new(p: LandlockSpecParts) -> Result<Self, PolicyError> {
         known_fs_access(p.handled_fs)?;
         if p.paths.len() > MAX_LANDLOCK_PATHS {
-            return Err(PolicyError::TooManyRules { count: p.paths.len() });
+            return Err(PolicyError::TooManyRules {
+                count: p.paths.len(),
+            });
         }
         for r in &p.paths {
             if r.access & !p.handled_fs != 0 {
@@ -440,7 +494,9 @@ impl LandlockSpec {
 fn known_fs_access(bits: u64) -> Result<(), PolicyError> {
     match BitFlags::<AccessFs>::from_bits(bits) {
         Ok(_) => Ok(()),
-        Err(e) => Err(PolicyError::UnknownLandlockAccess { bits: e.invalid_bits() }),
+        Err(e) => Err(PolicyError::UnknownLandlockAccess {
+            bits: e.invalid_bits(),
+        }),
     }
 }
 
@@ -600,19 +656,34 @@ mod tests {
         assert!(CapSets::new(0x400, 0x400, 0x400, 0x400, 0x400).is_ok());
         assert!(matches!(
             CapSets::new(0x400, 0x400, 0x401, 0, 0),
-            Err(PolicyError::CapNotSubset { inner: "effective", outer: "permitted", bits: 1 })
+            Err(PolicyError::CapNotSubset {
+                inner: "effective",
+                outer: "permitted",
+                bits: 1
+            })
         ));
         assert!(matches!(
             CapSets::new(0x1, 0x3, 0, 0, 0),
-            Err(PolicyError::CapNotSubset { inner: "permitted", outer: "bounding", .. })
+            Err(PolicyError::CapNotSubset {
+                inner: "permitted",
+                outer: "bounding",
+                ..
+            })
         ));
         // Pitfall 10: ambient without inheritable is refused at compile time.
         let e = CapSets::new(0x400, 0x400, 0x400, 0, 0x400).unwrap_err();
         assert_eq!(
             e,
-            PolicyError::CapNotSubset { inner: "ambient", outer: "inheritable", bits: 0x400 }
+            PolicyError::CapNotSubset {
+                inner: "ambient",
+                outer: "inheritable",
+                bits: 0x400
+            }
         );
-        assert!(e.to_string().contains("ambient must be a subset of inheritable"));
+        assert!(
+            e.to_string()
+                .contains("ambient must be a subset of inheritable")
+        );
         assert!(matches!(
             CapSets::new(1 << 41, 0, 0, 0, 0),
             Err(PolicyError::UnknownCapability { .. })
@@ -661,7 +732,11 @@ mod tests {
         assert_eq!(net.bind_tcp(), &[22, 80]);
         assert_eq!(net.min_abi(), 4);
         assert!(matches!(
-            LandlockSpec::new(LandlockSpecParts { connect_tcp: vec![1], paths: vec![], ..parts.clone() }),
+            LandlockSpec::new(LandlockSpecParts {
+                connect_tcp: vec![1],
+                paths: vec![],
+                ..parts.clone()
+            }),
             Err(PolicyError::PortsNotHandled { kind: "connect" })
         ));
         assert!(PathRule::new("relative", 1).is_err());
@@ -671,7 +746,10 @@ mod tests {
     #[test]
     fn keep_fds_and_labels() {
         assert!(CompiledPolicy::builder().keep_fds([2]).build().is_err());
-        let p = CompiledPolicy::builder().keep_fds([9, 4, 9]).build().unwrap();
+        let p = CompiledPolicy::builder()
+            .keep_fds([9, 4, 9])
+            .build()
+            .unwrap();
         assert_eq!(p.keep_fds(), &[4, 9]);
         assert!(p.no_new_privs());
         assert!(SelinuxSpec::new("system_u:system_r:container_t:s0".into(), None, true).is_ok());

@@ -100,22 +100,48 @@ impl Step {
         match self {
             Step::Policy => "pass a policy written by the same rampart version (`rampart compile`)",
             Step::ResolveProgram => "check PROGRAM and PATH",
-            Step::SingleThread => "start rampart-enforce directly from fork+exec; never from a threaded process via a shell wrapper that spawns threads",
-            Step::Dumpable | Step::NoNewPrivs | Step::Keepcaps => "the kernel refused a prctl; check for a seccomp filter inherited from the launcher",
+            Step::SingleThread => {
+                "start rampart-enforce directly from fork+exec; never from a threaded process via a shell wrapper that spawns threads"
+            }
+            Step::Dumpable | Step::NoNewPrivs | Step::Keepcaps => {
+                "the kernel refused a prctl; check for a seccomp filter inherited from the launcher"
+            }
             Step::SanitizeInherited => "close_range(CLOSE_RANGE_CLOEXEC) needs Linux 5.11 or newer",
-            Step::Procfs => "mount a real procfs at /proc (or at --proc-root) in the enforcer's mount namespace",
-            Step::Preflight => "run on a host that has the mechanism, or mark it best-effort in the profile",
-            Step::UsernsUnshare => "user namespaces may be disabled (user.max_user_namespaces, kernel.unprivileged_userns_clone) or the process is threaded",
-            Step::UsernsSync => "the launcher must read the byte on the sync fd, write uid_map/gid_map, then write the ack byte 0x01",
+            Step::Procfs => {
+                "mount a real procfs at /proc (or at --proc-root) in the enforcer's mount namespace"
+            }
+            Step::Preflight => {
+                "run on a host that has the mechanism, or mark it best-effort in the profile"
+            }
+            Step::UsernsUnshare => {
+                "user namespaces may be disabled (user.max_user_namespaces, kernel.unprivileged_userns_clone) or the process is threaded"
+            }
+            Step::UsernsSync => {
+                "the launcher must read the byte on the sync fd, write uid_map/gid_map, then write the ack byte 0x01"
+            }
             Step::UsernsRoot => "the parent must map id 0 in the new user namespace",
             Step::Personality => "the persona is not supported by this kernel or architecture",
-            Step::LandlockPrepare | Step::Landlock => "check the Landlock rule paths exist and the kernel supports the requested rights",
-            Step::SelinuxLabel => "make sure nothing is mounted over /proc/thread-self/attr/exec and the label is valid for the loaded SELinux policy",
-            Step::CapBounding | Step::Capset | Step::Ambient | Step::Credentials => "the enforcer needs CAP_SETPCAP and the requested capabilities in its own permitted set; ambient caps must be permitted and inheritable",
-            Step::Setgroups | Step::Setresgid | Step::Setresuid => "the enforcer needs CAP_SETUID/CAP_SETGID, and in a user namespace the ids must be mapped",
-            Step::ExecPaths => "pass a real directory as --cwd and a real program path, never /proc/<pid>/fd/N",
-            Step::Seccomp => "seccomp needs no_new_privs or CAP_SYS_ADMIN; with no_new_privs off the filter is loaded before the capability drop",
-            Step::Execve => "check the program exists, is executable, and that Landlock allows executing it",
+            Step::LandlockPrepare | Step::Landlock => {
+                "check the Landlock rule paths exist and the kernel supports the requested rights"
+            }
+            Step::SelinuxLabel => {
+                "make sure nothing is mounted over /proc/thread-self/attr/exec and the label is valid for the loaded SELinux policy"
+            }
+            Step::CapBounding | Step::Capset | Step::Ambient | Step::Credentials => {
+                "the enforcer needs CAP_SETPCAP and the requested capabilities in its own permitted set; ambient caps must be permitted and inheritable"
+            }
+            Step::Setgroups | Step::Setresgid | Step::Setresuid => {
+                "the enforcer needs CAP_SETUID/CAP_SETGID, and in a user namespace the ids must be mapped"
+            }
+            Step::ExecPaths => {
+                "pass a real directory as --cwd and a real program path, never /proc/<pid>/fd/N"
+            }
+            Step::Seccomp => {
+                "seccomp needs no_new_privs or CAP_SYS_ADMIN; with no_new_privs off the filter is loaded before the capability drop"
+            }
+            Step::Execve => {
+                "check the program exists, is executable, and that Landlock allows executing it"
+            }
         }
     }
 }
@@ -163,15 +189,32 @@ pub struct Report {
 
 impl Report {
     pub fn new(sink: Option<std::fs::File>) -> Self {
-        Report { sink, events: Vec::new(), written: 0 }
+        Report {
+            sink,
+            events: Vec::new(),
+            written: 0,
+        }
     }
 
     pub fn events(&self) -> &[Event] {
         &self.events
     }
 
-    pub fn push(&mut self, step: Step, status: Status, detail: Option<String>, dropped: Vec<String>) {
-        self.events.push(Event { step, status, detail, dropped, errno: None, exit_code: None });
+    pub fn push(
+        &mut self,
+        step: Step,
+        status: Status,
+        detail: Option<String>,
+        dropped: Vec<String>,
+    ) {
+        self.events.push(Event {
+            step,
+            status,
+            detail,
+            dropped,
+            errno: None,
+            exit_code: None,
+        });
     }
 
     pub fn applied(&mut self, step: Step) {
@@ -226,13 +269,24 @@ mod tests {
     fn lines_are_json_with_kebab_names() {
         let f = tempfile::tempfile().unwrap();
         let mut r = Report::new(Some(f.try_clone().unwrap()));
-        r.push(Step::Landlock, Status::PartiallyApplied, None, vec!["fs:IoctlDev".into()]);
+        r.push(
+            Step::Landlock,
+            Status::PartiallyApplied,
+            None,
+            vec!["fs:IoctlDev".into()],
+        );
         r.pending(Step::Seccomp);
         r.flush();
         r.fail(Step::Execve, "boom".into(), Some(2), 127);
-        let text = std::fs::read_to_string(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f))).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let text = std::fs::read_to_string(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&f)
+        ))
+        .unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0]["step"], "landlock");
         assert_eq!(lines[0]["status"], "partially-applied");

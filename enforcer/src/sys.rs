@@ -110,7 +110,12 @@ pub struct SysError {
 
 impl fmt::Display for SysError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.message, io::Error::from_raw_os_error(self.errno))
+        write!(
+            f,
+            "{} ({})",
+            self.message,
+            io::Error::from_raw_os_error(self.errno)
+        )
     }
 }
 
@@ -119,13 +124,22 @@ impl std::error::Error for SysError {}
 /// An `io::Error` carrying `errno` and `message`.
 pub fn sys_error(errno: i32, message: impl Into<String>) -> io::Error {
     let kind = io::Error::from_raw_os_error(errno).kind();
-    io::Error::new(kind, SysError { errno, message: message.into() })
+    io::Error::new(
+        kind,
+        SysError {
+            errno,
+            message: message.into(),
+        },
+    )
 }
 
 /// The errno behind `e`, if there is one.
 pub fn errno_of(e: &io::Error) -> Option<i32> {
-    e.raw_os_error()
-        .or_else(|| e.get_ref().and_then(|i| i.downcast_ref::<SysError>()).map(|s| s.errno))
+    e.raw_os_error().or_else(|| {
+        e.get_ref()
+            .and_then(|i| i.downcast_ref::<SysError>())
+            .map(|s| s.errno)
+    })
 }
 
 /// `execve` arguments prepared before seccomp, so that nothing between the filter
@@ -152,20 +166,37 @@ impl PreparedExec {
     /// Fails with `EINVAL` if any string contains a NUL byte.
     pub fn new(path: &Path, argv: &[OsString], envp: &[OsString]) -> io::Result<Self> {
         let cs = |s: Vec<u8>, what: &str| {
-            CString::new(s).map_err(|_| sys_error(libc::EINVAL, format!("{what} contains a NUL byte")))
+            CString::new(s)
+                .map_err(|_| sys_error(libc::EINVAL, format!("{what} contains a NUL byte")))
         };
         let path = cs(path.as_os_str().to_owned().into_vec(), "program path")?;
-        let argv: Vec<CString> =
-            argv.iter().map(|a| cs(a.clone().into_vec(), "an argument")).collect::<Result<_, _>>()?;
+        let argv: Vec<CString> = argv
+            .iter()
+            .map(|a| cs(a.clone().into_vec(), "an argument"))
+            .collect::<Result<_, _>>()?;
         let envp: Vec<CString> = envp
             .iter()
             .map(|a| cs(a.clone().into_vec(), "an environment entry"))
             .collect::<Result<_, _>>()?;
         // The pointers stay valid when `argv`/`envp` move into the struct: a
         // CString's bytes live in their own heap allocation.
-        let argv_ptrs = argv.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
-        let envp_ptrs = envp.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect();
-        Ok(PreparedExec { path, _argv: argv, _envp: envp, argv_ptrs, envp_ptrs })
+        let argv_ptrs = argv
+            .iter()
+            .map(|c| c.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        let envp_ptrs = envp
+            .iter()
+            .map(|c| c.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        Ok(PreparedExec {
+            path,
+            _argv: argv,
+            _envp: envp,
+            argv_ptrs,
+            envp_ptrs,
+        })
     }
 
     pub fn path(&self) -> &CStr {
@@ -191,11 +222,19 @@ pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
 }
 
 fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 fn cvt_i(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 /// `openat2(dirfd, path, how)`; returns the new fd.
@@ -220,7 +259,9 @@ fn openat2(dirfd: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<Ow
         match cvt(r) {
             // SAFETY: the kernel returned a new descriptor that nothing else owns.
             Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) || e.raw_os_error() == Some(libc::EAGAIN) => {}
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINTR)
+                    || e.raw_os_error() == Some(libc::EAGAIN) => {}
             Err(e) => return Err(e),
         }
     }
@@ -252,14 +293,24 @@ impl LinuxKernel {
     /// `proc_root` is normally `/proc`. Whatever it is, [`Kernel::open_procfs`]
     /// refuses it unless it is the root of a procfs mount.
     pub fn new(proc_root: impl Into<PathBuf>) -> Self {
-        LinuxKernel { proc_root: proc_root.into(), verify_procfs: true, proc: None, landlock: None }
+        LinuxKernel {
+            proc_root: proc_root.into(),
+            verify_procfs: true,
+            proc: None,
+            landlock: None,
+        }
     }
 
     /// A kernel whose procfs handle is a plain directory laid out like procfs. Only
     /// for tests of the label writer: nothing else should ever skip the check.
     #[cfg(test)]
     pub(crate) fn with_fake_proc_dir(dir: impl Into<PathBuf>) -> Self {
-        LinuxKernel { proc_root: dir.into(), verify_procfs: false, proc: None, landlock: None }
+        LinuxKernel {
+            proc_root: dir.into(),
+            verify_procfs: false,
+            proc: None,
+            landlock: None,
+        }
     }
 
     fn proc_fd(&self) -> io::Result<RawFd> {
@@ -271,10 +322,10 @@ impl LinuxKernel {
 }
 
 fn selinux_active() -> bool {
-    if let Ok(lsms) = std::fs::read_to_string("/sys/kernel/security/lsm") {
-        if lsms.trim().split(',').any(|l| l == "selinux") {
-            return true;
-        }
+    if let Ok(lsms) = std::fs::read_to_string("/sys/kernel/security/lsm")
+        && lsms.trim().split(',').any(|l| l == "selinux")
+    {
+        return true;
     }
     // SAFETY: statfs is plain data; all zeroes is a valid value to be overwritten.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
@@ -285,7 +336,9 @@ fn selinux_active() -> bool {
 
 fn caps_err(e: caps::errors::CapsError) -> io::Error {
     // The caps crate formats the OS error into a string; errno is still set.
-    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EPERM);
+    let errno = io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EPERM);
     sys_error(errno, e.to_string())
 }
 
@@ -332,7 +385,9 @@ impl Kernel for LinuxKernel {
             let k = u32::try_from(k).unwrap_or(0);
             if k > first {
                 // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets descriptor flags.
-                cvt_i(unsafe { libc::close_range(first, k - 1, libc::CLOSE_RANGE_CLOEXEC as i32) })?;
+                cvt_i(unsafe {
+                    libc::close_range(first, k - 1, libc::CLOSE_RANGE_CLOEXEC as i32)
+                })?;
             }
             first = first.max(k.saturating_add(1));
         }
@@ -347,7 +402,11 @@ impl Kernel for LinuxKernel {
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
-            cvt_i(libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()))?;
+            cvt_i(libc::sigprocmask(
+                libc::SIG_SETMASK,
+                &set,
+                std::ptr::null_mut(),
+            ))?;
         }
         Ok(())
     }
@@ -357,14 +416,20 @@ impl Kernel for LinuxKernel {
             .map_err(|_| sys_error(libc::EINVAL, "proc root contains a NUL byte"))?;
         // SAFETY: `root` is NUL-terminated; open only reads it.
         let fd = cvt_i(unsafe {
-            libc::open(root.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            libc::open(
+                root.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
         })?;
         // SAFETY: `fd` was just returned by open and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         if self.verify_procfs {
             let ty = fstatfs_type(fd.as_raw_fd())?;
-            let ino = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))?;
+            // SAFETY: stat is plain data; all zeroes is a valid value to be overwritten.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: fstat fills the writable `st`; O_PATH fds are accepted by fstat.
+            cvt_i(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+            let ino = st.st_ino;
             if ty != PROC_SUPER_MAGIC || ino != PROC_ROOT_INO {
                 return Err(sys_error(
                     libc::EXDEV,
@@ -384,7 +449,12 @@ impl Kernel for LinuxKernel {
         // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
         // only returns the ABI version; no memory is read or written.
         let v = unsafe {
-            libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32)
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<u8>(),
+                0usize,
+                1u32,
+            )
         };
         // SAFETY: PR_GET_SECCOMP takes no pointer arguments.
         let sc = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
@@ -421,7 +491,10 @@ impl Kernel for LinuxKernel {
                 1 => {
                     return Err(sys_error(
                         libc::EPROTO,
-                        format!("the parent answered {:#04x} instead of the ack byte 0x01 (it failed to write the id maps)", ack[0]),
+                        format!(
+                            "the parent answered {:#04x} instead of the ack byte 0x01 (it failed to write the id maps)",
+                            ack[0]
+                        ),
                     ));
                 }
                 0 => {
@@ -457,7 +530,11 @@ impl Kernel for LinuxKernel {
         // NO_XDEV: a bind mount over attr/exec (or any component) is a mount crossing
         // and fails with EXDEV; NO_MAGICLINKS and BENEATH keep the walk inside procfs.
         let resolve = libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH;
-        let flags = if label.is_some() { libc::O_WRONLY | libc::O_NOCTTY } else { libc::O_PATH };
+        let flags = if label.is_some() {
+            libc::O_WRONLY | libc::O_NOCTTY
+        } else {
+            libc::O_PATH
+        };
         let fd = openat2(dir, path, flags, resolve).map_err(|e| {
             let errno = e.raw_os_error().unwrap_or(libc::EIO);
             let why = if errno == libc::EXDEV {
@@ -465,7 +542,10 @@ impl Kernel for LinuxKernel {
             } else {
                 ""
             };
-            sys_error(errno, format!("cannot open <procfs>/thread-self/attr/exec safely{why}"))
+            sys_error(
+                errno,
+                format!("cannot open <procfs>/thread-self/attr/exec safely{why}"),
+            )
         })?;
         if self.verify_procfs {
             let ty = fstatfs_type(fd.as_raw_fd())?;
@@ -484,7 +564,10 @@ impl Kernel for LinuxKernel {
                 return Err(io::Error::last_os_error());
             }
             if n as usize != b.len() {
-                return Err(sys_error(libc::EIO, format!("short write of the label ({n} of {} bytes)", b.len())));
+                return Err(sys_error(
+                    libc::EIO,
+                    format!("short write of the label ({n} of {} bytes)", b.len()),
+                ));
             }
         }
         Ok(())
@@ -499,7 +582,9 @@ impl Kernel for LinuxKernel {
                 Some(c) => caps::drop(None, caps::CapSet::Bounding, c).map_err(caps_err)?,
                 None => {
                     // SAFETY: PR_CAPBSET_DROP takes an integer capability number.
-                    cvt_i(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i), 0, 0, 0) })?;
+                    cvt_i(unsafe {
+                        libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i), 0, 0, 0)
+                    })?;
                 }
             }
         }
@@ -507,13 +592,16 @@ impl Kernel for LinuxKernel {
         for i in (CAP_LAST_CAP + 1)..64 {
             // SAFETY: PR_CAPBSET_READ/DROP take an integer capability number; READ
             // fails with EINVAL past the kernel's last capability.
-            let has = unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(i), 0, 0, 0) };
+            let has =
+                unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(i), 0, 0, 0) };
             if has < 0 {
                 break;
             }
             if has == 1 {
                 // SAFETY: PR_CAPBSET_DROP takes an integer capability number.
-                cvt_i(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i), 0, 0, 0) })?;
+                cvt_i(unsafe {
+                    libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i), 0, 0, 0)
+                })?;
             }
         }
         Ok(())
@@ -535,7 +623,10 @@ impl Kernel for LinuxKernel {
     }
 
     fn capset(&mut self, effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
-        let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+        let mut header = CapHeader {
+            version: LINUX_CAPABILITY_VERSION_3,
+            pid: 0,
+        };
         let data = [
             CapData {
                 effective: effective as u32,
@@ -550,8 +641,14 @@ impl Kernel for LinuxKernel {
         ];
         // SAFETY: header and the two-element data array match the kernel's
         // _LINUX_CAPABILITY_VERSION_3 layout and outlive the call.
-        cvt(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) })
-            .map(drop)
+        cvt(unsafe {
+            libc::syscall(
+                libc::SYS_capset,
+                &mut header as *mut CapHeader,
+                data.as_ptr(),
+            )
+        })
+        .map(drop)
     }
 
     fn set_ambient(&mut self, ambient: u64) -> io::Result<()> {
@@ -578,7 +675,10 @@ impl Kernel for LinuxKernel {
             .ok_or_else(|| sys_error(libc::EBADF, "no Landlock ruleset was prepared"))?;
         // NNP is the apply sequence's decision (it may be off on purpose): never let
         // the crate set it behind our back.
-        let status = created.no_new_privs(false).restrict_self().map_err(ll_err)?;
+        let status = created
+            .no_new_privs(false)
+            .restrict_self()
+            .map_err(ll_err)?;
         Ok(status.ruleset)
     }
 
@@ -596,24 +696,44 @@ impl Kernel for LinuxKernel {
                         ),
                     )
                 } else {
-                    sys_error(errno, format!("cannot resolve {what} {}", p.to_string_lossy()))
+                    sys_error(
+                        errno,
+                        format!("cannot resolve {what} {}", p.to_string_lossy()),
+                    )
                 }
             }
         }
-        openat2(libc::AT_FDCWD, program, libc::O_PATH, libc::RESOLVE_NO_MAGICLINKS)
-            .map_err(magic("program", program))?;
+        openat2(
+            libc::AT_FDCWD,
+            program,
+            libc::O_PATH,
+            libc::RESOLVE_NO_MAGICLINKS,
+        )
+        .map_err(magic("program", program))?;
         if let Some(cwd) = cwd {
-            let fd = openat2(libc::AT_FDCWD, cwd, libc::O_PATH | libc::O_DIRECTORY, libc::RESOLVE_NO_MAGICLINKS)
-                .map_err(magic("cwd", cwd))?;
+            let fd = openat2(
+                libc::AT_FDCWD,
+                cwd,
+                libc::O_PATH | libc::O_DIRECTORY,
+                libc::RESOLVE_NO_MAGICLINKS,
+            )
+            .map_err(magic("cwd", cwd))?;
             // SAFETY: fchdir takes a descriptor we own.
-            cvt_i(unsafe { libc::fchdir(fd.as_raw_fd()) })
-                .map_err(|e| sys_error(e.raw_os_error().unwrap_or(libc::EIO), format!("cannot enter cwd {}", cwd.to_string_lossy())))?;
+            cvt_i(unsafe { libc::fchdir(fd.as_raw_fd()) }).map_err(|e| {
+                sys_error(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    format!("cannot enter cwd {}", cwd.to_string_lossy()),
+                )
+            })?;
         }
         // A working directory outside our root (a leaked host fd, a pivot_root) has no
         // path from "/": getcwd fails with ENOENT or yields "(unreachable)…".
         match std::env::current_dir() {
             Ok(p) if p.is_absolute() => Ok(()),
-            Ok(p) => Err(sys_error(libc::ENOENT, format!("the working directory {} is outside the root", p.display()))),
+            Ok(p) => Err(sys_error(
+                libc::ENOENT,
+                format!("the working directory {} is outside the root", p.display()),
+            )),
             Err(e) => Err(sys_error(
                 e.raw_os_error().unwrap_or(libc::ENOENT),
                 "the working directory is not reachable from the root (leaked directory fd?)",
@@ -648,14 +768,23 @@ impl Kernel for LinuxKernel {
         };
         match cvt(r)? {
             0 => Ok(()),
-            tid => Err(sys_error(libc::EBUSY, format!("TSYNC failed: thread {tid} cannot take the filter"))),
+            tid => Err(sys_error(
+                libc::EBUSY,
+                format!("TSYNC failed: thread {tid} cannot take the filter"),
+            )),
         }
     }
 
     fn execve(&mut self, exec: &PreparedExec) -> io::Result<()> {
         // SAFETY: path, argv and envp are NUL-terminated strings owned by `exec`, and
         // both pointer arrays end with a null pointer.
-        unsafe { libc::execve(exec.path.as_ptr(), exec.argv_ptrs.as_ptr(), exec.envp_ptrs.as_ptr()) };
+        unsafe {
+            libc::execve(
+                exec.path.as_ptr(),
+                exec.argv_ptrs.as_ptr(),
+                exec.envp_ptrs.as_ptr(),
+            )
+        };
         Err(io::Error::last_os_error())
     }
 }
@@ -663,10 +792,11 @@ impl Kernel for LinuxKernel {
 fn source_errno(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cur {
-        if let Some(io) = c.downcast_ref::<io::Error>() {
-            if let Some(n) = io.raw_os_error() {
-                return Some(n);
-            }
+        if let Some(n) = c
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return Some(n);
         }
         cur = c.source();
     }
@@ -710,16 +840,23 @@ fn landlock_prepare(spec: &LandlockSpec) -> io::Result<landlock::RulesetCreated>
     for r in spec.paths() {
         let fd = PathFd::new(r.path()).map_err(|e| {
             let errno = source_errno(&e).unwrap_or(libc::ENOENT);
-            sys_error(errno, format!("landlock: cannot open rule path {}", r.path()))
+            sys_error(
+                errno,
+                format!("landlock: cannot open rule path {}", r.path()),
+            )
         })?;
         let access = BitFlags::<AccessFs>::from_bits_truncate(r.access());
         created = created.add_rule(PathBeneath::new(fd, access)).map_err(ll)?;
     }
     for &p in spec.bind_tcp() {
-        created = created.add_rule(NetPort::new(p, AccessNet::BindTcp)).map_err(ll)?;
+        created = created
+            .add_rule(NetPort::new(p, AccessNet::BindTcp))
+            .map_err(ll)?;
     }
     for &p in spec.connect_tcp() {
-        created = created.add_rule(NetPort::new(p, AccessNet::ConnectTcp)).map_err(ll)?;
+        created = created
+            .add_rule(NetPort::new(p, AccessNet::ConnectTcp))
+            .map_err(ll)?;
     }
     Ok(created)
 }
@@ -744,7 +881,8 @@ mod tests {
         let mut k = LinuxKernel::with_fake_proc_dir(d.path());
         k.open_procfs().unwrap();
         k.exec_label(None).unwrap();
-        k.exec_label(Some("system_u:system_r:container_t:s0")).unwrap();
+        k.exec_label(Some("system_u:system_r:container_t:s0"))
+            .unwrap();
         let got = fs::read_to_string(d.path().join("1/task/1/attr/exec")).unwrap();
         assert_eq!(got, "system_u:system_r:container_t:s0");
     }
@@ -769,7 +907,10 @@ mod tests {
         let mut k = LinuxKernel::new(d.path());
         let e = k.open_procfs().unwrap_err();
         assert_eq!(errno_of(&e), Some(libc::EXDEV));
-        assert!(e.to_string().contains("is not the root of a procfs mount"), "{e}");
+        assert!(
+            e.to_string().contains("is not the root of a procfs mount"),
+            "{e}"
+        );
         // A procfs subdirectory is procfs, but not its root.
         let mut k = LinuxKernel::new("/proc/self");
         assert!(k.open_procfs().is_err());
@@ -791,6 +932,9 @@ mod tests {
     fn errno_survives_wrapping() {
         let e = sys_error(libc::EPERM, "context");
         assert_eq!(errno_of(&e), Some(libc::EPERM));
-        assert_eq!(e.to_string(), "context (Operation not permitted (os error 1))");
+        assert_eq!(
+            e.to_string(),
+            "context (Operation not permitted (os error 1))"
+        );
     }
 }

@@ -365,9 +365,12 @@ pub fn lint_file(file: &Arc<SourceFile>, opts: &Options, pss: Option<Pss>) -> Ve
         return groups::check(&own, &resolver);
     }
     let (chain, mut diags) = resolve::load_chain_from(Arc::clone(file), opts);
-    if chain.is_empty() || diags.iter().any(Diagnostic::is_error) {
+    if chain.is_empty() {
         return diags;
     }
+    // Resolution still runs after decode errors (the broken nodes were left
+    // out), so names and groups are checked in the same pass; the semantic
+    // rules below only judge a profile without errors.
     let (resolved, d) = resolve::resolve_chain(chain, opts);
     diags.extend(d);
     let (ir, d) = resolve::lower_seccomp(&resolved, opts);
@@ -430,17 +433,17 @@ fn in_file(loc: &Location, p: &Profile) -> bool {
 fn semantic(own: &Profile, r: &Resolved, ir: Option<&FilterIr>, opts: &Options) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     // no_new_privs.
-    if let Some(n) = &own.no_new_privileges {
-        if !n.value {
-            out.push(
-                Diagnostic::warning(
-                    "no-new-privileges-off",
-                    "no_new_privs is off: setuid and file-capability binaries can gain privileges",
-                    n.loc.clone(),
-                )
-                .with_help("keep `noNewPrivileges: true` unless the app must run setuid binaries"),
-            );
-        }
+    if let Some(n) = &own.no_new_privileges
+        && !n.value
+    {
+        out.push(
+            Diagnostic::warning(
+                "no-new-privileges-off",
+                "no_new_privs is off: setuid and file-capability binaries can gain privileges",
+                n.loc.clone(),
+            )
+            .with_help("keep `noNewPrivileges: true` unless the app must run setuid binaries"),
+        );
     }
     // Capabilities added by this file.
     if let Some(c) = &own.capabilities {
@@ -472,35 +475,42 @@ fn semantic(own: &Profile, r: &Resolved, ir: Option<&FilterIr>, opts: &Options) 
         } else {
             let mut seen = BTreeSet::new();
             for (cap, loc) in places {
-                if let Some((_, why)) = DANGEROUS_CAPS.iter().find(|(c, _)| *c == cap) {
-                    if r.caps.bounding.contains(cap) && seen.insert(cap.index()) {
-                        out.push(
-                            Diagnostic::warning("dangerous-capability", format!("{} {why}", crate::capability::short(cap)), loc)
-                                .with_help("grant it only to workloads that need it, with a profile that says why"),
-                        );
-                    }
+                if let Some((_, why)) = DANGEROUS_CAPS.iter().find(|(c, _)| *c == cap)
+                    && r.caps.bounding.contains(cap)
+                    && seen.insert(cap.index())
+                {
+                    out.push(
+                        Diagnostic::warning(
+                            "dangerous-capability",
+                            format!("{} {why}", crate::capability::short(cap)),
+                            loc,
+                        )
+                        .with_help(
+                            "grant it only to workloads that need it, with a profile that says why",
+                        ),
+                    );
                 }
             }
         }
     }
     // seccomp.
-    if r.seccomp.mode == SeccompMode::Unconfined {
-        if let Some(m) = own.seccomp.as_ref().and_then(|s| s.mode.as_ref()) {
-            out.push(
-                Diagnostic::warning(
-                    "seccomp-unconfined",
-                    "seccomp is off: the app can call every syscall",
-                    m.loc.clone(),
-                )
-                .with_help("extend `default` and allow what the app needs instead"),
-            );
-        }
+    if r.seccomp.mode == SeccompMode::Unconfined
+        && let Some(m) = own.seccomp.as_ref().and_then(|s| s.mode.as_ref())
+    {
+        out.push(
+            Diagnostic::warning(
+                "seccomp-unconfined",
+                "seccomp is off: the app can call every syscall",
+                m.loc.clone(),
+            )
+            .with_help("extend `default` and allow what the app needs instead"),
+        );
     }
     if let Some(s) = &own.seccomp {
-        if let Some(d) = &s.default_action {
-            if d.value == Action::KillThread {
-                out.push(kill_thread(d.loc.clone()));
-            }
+        if let Some(d) = &s.default_action
+            && d.value == Action::KillThread
+        {
+            out.push(kill_thread(d.loc.clone()));
         }
         for rule in &s.syscalls {
             if rule.action.value == Action::KillThread {
@@ -517,7 +527,20 @@ fn semantic(own: &Profile, r: &Resolved, ir: Option<&FilterIr>, opts: &Options) 
         selinux_checks(s, &mut out);
     }
     if let Some(l) = &own.landlock {
+        if !l.restrict_fs && l.bind_tcp.is_none() && l.connect_tcp.is_none() && l.scopes.is_empty()
+        {
+            out.push(
+                Diagnostic::error("landlock-invalid", "this landlock section restricts nothing", l.loc.clone())
+                    .with_help("add `paths` (filesystem), `net` (TCP ports) or `scopes`, or remove the section"),
+            );
+        }
         for p in &l.paths {
+            if p.access.is_empty() {
+                out.push(
+                    Diagnostic::error("landlock-invalid", format!("the rule for `{}` grants no access", p.path.value), p.loc.clone())
+                        .with_help("list rights such as `access: [read, execute]`; paths not listed are denied anyway"),
+                );
+            }
             if !p.path.value.starts_with('/') {
                 out.push(
                     Diagnostic::error(
@@ -684,23 +707,24 @@ fn rule_checks(
         }
     }
     // missing-exec-essentials: checked on the first (native) architecture.
-    if let (Some(s), Some(a)) = (own.seccomp.as_ref(), ir.arches.first()) {
-        if r.seccomp.default_action.value != Action::Allow {
-            let mut missing = Vec::new();
-            for name in ["execve", "exit_group", "rt_sigreturn"] {
-                let Some(nr) = a.arch.table().nr(name) else {
-                    continue;
-                };
-                if a.evaluate(nr, &[0; 6]).0 != Action::Allow {
-                    missing.push(name);
-                }
+    if let (Some(s), Some(a)) = (own.seccomp.as_ref(), ir.arches.first())
+        && r.seccomp.default_action.value != Action::Allow
+    {
+        let mut missing = Vec::new();
+        for name in ["execve", "exit_group", "rt_sigreturn"] {
+            let Some(nr) = a.arch.table().nr(name) else {
+                continue;
+            };
+            if a.evaluate(nr, &[0; 6]).0 != Action::Allow {
+                missing.push(name);
             }
-            if !missing.is_empty() {
-                let at = s
-                    .default_action
-                    .as_ref()
-                    .map_or(s.loc.clone(), |d| d.loc.clone());
-                out.push(
+        }
+        if !missing.is_empty() {
+            let at = s
+                .default_action
+                .as_ref()
+                .map_or(s.loc.clone(), |d| d.loc.clone());
+            out.push(
                     Diagnostic::warning(
                         "missing-exec-essentials",
                         format!("the filter denies {} on {}: the app cannot start, exit or return from a signal handler", missing.join(", "), a.arch),
@@ -708,7 +732,6 @@ fn rule_checks(
                     )
                     .with_help("allow them, e.g. extend `default` or add `- {names: [execve, exit_group, rt_sigreturn], action: allow}`"),
                 );
-            }
         }
     }
     // legacy-pair-incomplete, judged on x86_64 where glibc uses the legacy calls.
@@ -750,38 +773,50 @@ fn rule_checks(
 }
 
 fn selinux_checks(s: &crate::profile::Selinux, out: &mut Vec<Diagnostic>) {
-    let ident = |v: &str| {
-        !v.is_empty()
-            && v.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+    use crate::selinux::{Component, Identifier, Label, LevelSpec};
+    let bad = |v: &crate::source::Spanned<String>, e: crate::selinux::LabelError, what: &str| {
+        let at = v.loc.inner(
+            &v.value,
+            e.offset
+                ..v.value
+                    .get(e.offset..)
+                    .and_then(|r| r.chars().next())
+                    .map_or(e.offset, |c| e.offset + c.len_utf8()),
+        );
+        Diagnostic::error(
+            "selinux-label-syntax",
+            format!("invalid SELinux {what} `{}`: {}", v.value, e.message),
+            at,
+        )
+        .with_secondary(v.loc.clone(), "in this value")
+        .with_help(
+            "labels are `user:role:type:level`, e.g. `system_u:system_r:container_t:s0:c1,c2`",
+        )
     };
-    let parts: Vec<(&crate::source::Spanned<String>, &str)> =
-        [(&s.user, "user"), (&s.role, "role"), (&s.type_, "type")]
-            .into_iter()
-            .filter_map(|(v, n)| v.as_ref().map(|v| (v, n)))
-            .collect();
-    for (v, what) in parts {
-        if !ident(&v.value) {
-            out.push(
-                Diagnostic::error(
-                    "selinux-label-syntax",
-                    format!("`{}` is not a valid SELinux {what}", v.value),
-                    v.loc.clone(),
-                )
-                .with_help("SELinux identifiers contain letters, digits, `_`, `.` and `-`"),
-            );
+    if let Some(l) = &s.label {
+        if let Err(e) = Label::parse(&l.value) {
+            out.push(bad(l, e, "label"));
         }
     }
-    if let Some(l) = &s.label {
-        if l.value.splitn(4, ':').count() < 4 || l.value.split(':').take(3).any(|p| !ident(p)) {
-            out.push(
-                Diagnostic::error(
-                    "selinux-label-syntax",
-                    format!("`{}` is not a `user:role:type:level` label", l.value),
-                    l.loc.clone(),
-                )
-                .with_help("e.g. `system_u:system_r:container_t:s0:c1,c2`"),
-            );
+    for (v, c, what) in [
+        (&s.user, Component::User, "user"),
+        (&s.role, Component::Role, "role"),
+        (&s.type_, Component::Type, "type"),
+    ] {
+        if let Some(v) = v {
+            if let Err(e) = Identifier::parse(&v.value, c) {
+                out.push(bad(v, e, what));
+            }
+        }
+    }
+    if let Some(v) = &s.level {
+        if let Err(e) = LevelSpec::parse(&v.value) {
+            out.push(bad(v, e, "level"));
+        }
+    }
+    if let Some(v) = &s.mount_label {
+        if let Err(e) = Label::parse(&v.value) {
+            out.push(bad(v, e, "mount label"));
         }
     }
 }
@@ -796,10 +831,14 @@ fn userns_checks(u: &crate::profile::UserNamespace, out: &mut Vec<Diagnostic>) {
     for (maps, what) in [(&u.uid_mappings, "uid"), (&u.gid_mappings, "gid")] {
         for (i, m) in maps.iter().enumerate() {
             let end = |start: u32| u64::from(start) + u64::from(m.size);
-            if m.size == 0 || end(m.container_id) > 1 << 32 || end(m.host_id) > 1 << 32 {
+            // The kernel never maps id 2^32-1 (it means "no id"): an extent ends below it.
+            if m.size == 0
+                || end(m.container_id) > u64::from(u32::MAX)
+                || end(m.host_id) > u64::from(u32::MAX)
+            {
                 out.push(Diagnostic::error(
                     "userns-map-overlap",
-                    format!("this {what} mapping is empty or runs past 2^32"),
+                    format!("this {what} mapping is empty or reaches id 4294967295, which the kernel never maps"),
                     m.loc.clone(),
                 ));
                 continue;
@@ -838,7 +877,16 @@ fn userns_checks(u: &crate::profile::UserNamespace, out: &mut Vec<Diagnostic>) {
 
 fn pss_checks(own: &Profile, r: &Resolved, level: Pss) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let at = |o: Option<&Location>| o.cloned().unwrap_or_else(|| own.loc.clone());
+    // Point into the linted file: at the section, else at `extends`.
+    let fallback = own
+        .extends
+        .as_ref()
+        .map_or(own.loc.clone(), |e| e.loc.clone());
+    let at = |o: Option<&Location>| {
+        o.filter(|l| in_file(l, own))
+            .cloned()
+            .unwrap_or_else(|| fallback.clone())
+    };
     let caps_at = at(own
         .capabilities
         .as_ref()
@@ -849,7 +897,12 @@ fn pss_checks(own: &Profile, r: &Resolved, level: Pss) -> Vec<Diagnostic> {
             .iter()
             .filter_map(|n| crate::capability::parse(n)),
     );
-    let extra = r.caps.bounding.minus(baseline_ok);
+    // Baseline forbids *adding* capabilities beyond its list; the runtime
+    // default set (which has NET_RAW) is what "not adding" means.
+    let extra = r
+        .caps
+        .bounding
+        .minus(baseline_ok.union(crate::capability::runtime_default()));
     if extra != CapSet::EMPTY && level == Pss::Baseline {
         out.push(Diagnostic::error("pss-baseline", format!("capabilities beyond the baseline set: {}", extra.names().join(", ")), caps_at.clone())
             .with_help("baseline allows adding only AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT"));
@@ -866,25 +919,31 @@ fn pss_checks(own: &Profile, r: &Resolved, level: Pss) -> Vec<Diagnostic> {
             at(own.seccomp.as_ref().map(|s| &s.loc)),
         ));
     }
-    if let Some(s) = &r.selinux {
-        if let Some(t) = &s.type_ {
-            if ![
-                "container_t",
-                "container_init_t",
-                "container_kvm_t",
-                "container_engine_t",
-            ]
-            .contains(&t.value.as_str())
-            {
-                let code = if level == Pss::Baseline {
-                    "pss-baseline"
-                } else {
-                    "pss-restricted"
-                };
-                out.push(Diagnostic::error(code, format!("SELinux type `{}` is not allowed", t.value), t.loc.clone())
-                    .with_help("allowed: container_t, container_init_t, container_kvm_t, container_engine_t"));
-            }
-        }
+    if let Some(s) = &r.selinux
+        && let Some(t) = &s.type_
+        && ![
+            "container_t",
+            "container_init_t",
+            "container_kvm_t",
+            "container_engine_t",
+        ]
+        .contains(&t.value.as_str())
+    {
+        let code = if level == Pss::Baseline {
+            "pss-baseline"
+        } else {
+            "pss-restricted"
+        };
+        out.push(
+            Diagnostic::error(
+                code,
+                format!("SELinux type `{}` is not allowed", t.value),
+                t.loc.clone(),
+            )
+            .with_help(
+                "allowed: container_t, container_init_t, container_kvm_t, container_engine_t",
+            ),
+        );
     }
     if level == Pss::Restricted {
         let extra = r

@@ -154,8 +154,12 @@ pub struct Landlock {
     pub loc: Location,
     pub compatibility: Option<Spanned<Compatibility>>,
     pub paths: Vec<LandlockPath>,
-    pub bind_tcp: Vec<Spanned<u16>>,
-    pub connect_tcp: Vec<Spanned<u16>>,
+    /// Present: TCP `bind` is restricted to these ports; absent: unrestricted.
+    pub bind_tcp: Option<Vec<Spanned<u16>>>,
+    /// Present: TCP `connect` is restricted to these ports; absent: unrestricted.
+    pub connect_tcp: Option<Vec<Spanned<u16>>>,
+    /// Whether `paths` was given: then filesystem access is restricted to the rules.
+    pub restrict_fs: bool,
     pub scopes: Vec<Spanned<String>>,
 }
 
@@ -221,7 +225,12 @@ impl<'a> Decoder<'a> {
         Location::new(self.file, n.span.clone())
     }
 
-    pub(crate) fn error(&mut self, code: &'static str, msg: impl Into<String>, n: &Node) -> Diagnostic {
+    pub(crate) fn error(
+        &mut self,
+        code: &'static str,
+        msg: impl Into<String>,
+        n: &Node,
+    ) -> Diagnostic {
         Diagnostic::error(code, msg, self.loc(n))
     }
 
@@ -241,7 +250,12 @@ impl<'a> Decoder<'a> {
     }
 
     /// The entries of a mapping, with unknown keys reported (and skipped).
-    pub(crate) fn fields<'n>(&mut self, n: &'n Node, what: &str, allowed: &[&str]) -> Option<Entries<'n>> {
+    pub(crate) fn fields<'n>(
+        &mut self,
+        n: &'n Node,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<Entries<'n>> {
         let NodeKind::Map(entries) = &n.kind else {
             self.mismatch(n, &format!("a mapping ({what})"));
             return None;
@@ -866,24 +880,21 @@ impl<'a> Decoder<'a> {
                 _ => {}
             }
         }
-        if let Some(l) = &s.label {
-            if let Some(c) = [&s.user, &s.role, &s.type_, &s.level]
+        if let Some(l) = &s.label
+            && let Some(c) = [&s.user, &s.role, &s.type_, &s.level]
                 .into_iter()
                 .flatten()
                 .next()
-            {
-                let d = Diagnostic::error(
-                    "selinux-label-syntax",
-                    "`label` and the component keys are exclusive",
-                    c.loc.clone(),
-                )
-                .with_secondary(l.loc.clone(), "full label given here")
-                .with_help(
-                    "give either `label: user:role:type:level` or `user`/`role`/`type`/`level`",
-                );
-                self.push(d);
-                return None;
-            }
+        {
+            let d = Diagnostic::error(
+                "selinux-label-syntax",
+                "`label` and the component keys are exclusive",
+                c.loc.clone(),
+            )
+            .with_secondary(l.loc.clone(), "full label given here")
+            .with_help("give either `label: user:role:type:level` or `user`/`role`/`type`/`level`");
+            self.push(d);
+            return None;
         }
         Some(s)
     }
@@ -894,14 +905,16 @@ impl<'a> Decoder<'a> {
             loc: self.loc(n),
             compatibility: None,
             paths: Vec::new(),
-            bind_tcp: Vec::new(),
-            connect_tcp: Vec::new(),
+            bind_tcp: None,
+            connect_tcp: None,
+            restrict_fs: false,
             scopes: Vec::new(),
         };
         for (key, _, v) in entries {
             match key {
                 "compatibility" => l.compatibility = self.compatibility(v),
                 "paths" => {
+                    l.restrict_fs = true;
                     for p in self.list(v, "path rules").unwrap_or(&[]) {
                         let Some(fields) =
                             self.fields(p, "a Landlock path rule", &["path", "access"])
@@ -978,9 +991,9 @@ impl<'a> Decoder<'a> {
                             .map(|s| Spanned::new(s.value as u16, s.loc))
                             .collect();
                         if k == "bindTcp" {
-                            l.bind_tcp = ports;
+                            l.bind_tcp = Some(ports);
                         } else {
-                            l.connect_tcp = ports;
+                            l.connect_tcp = Some(ports);
                         }
                     }
                 }
@@ -1085,7 +1098,16 @@ impl<'a> Decoder<'a> {
                 _ => {}
             }
         }
-        u.mode = mode?;
+        match mode {
+            Some(m) => u.mode = m,
+            None => {
+                let d = self
+                    .error("missing-key", "userNamespace needs `mode`", n)
+                    .with_help("add `mode: auto` (a unique range per pod), `mode: explicit` (with uidMappings) or `mode: host`");
+                self.push(d);
+                return None;
+            }
+        }
         Some(u)
     }
 
@@ -1124,28 +1146,28 @@ impl<'a> Decoder<'a> {
             match key {
                 "apiVersion" => {
                     api = true;
-                    if let Some(s) = self.string(v) {
-                        if s.value != API_VERSION {
-                            let d = self
-                                .error(
-                                    "unsupported-version",
-                                    format!("unsupported apiVersion `{}`", s.value),
-                                    v,
-                                )
-                                .with_help(format!("this rampart reads `{API_VERSION}`"));
-                            self.push(d);
-                        }
+                    if let Some(s) = self.string(v)
+                        && s.value != API_VERSION
+                    {
+                        let d = self
+                            .error(
+                                "unsupported-version",
+                                format!("unsupported apiVersion `{}`", s.value),
+                                v,
+                            )
+                            .with_help(format!("this rampart reads `{API_VERSION}`"));
+                        self.push(d);
                     }
                 }
                 "kind" => {
                     kind = true;
-                    if let Some(s) = self.string(v) {
-                        if s.value != KIND {
-                            let d = self
+                    if let Some(s) = self.string(v)
+                        && s.value != KIND
+                    {
+                        let d = self
                                 .error("type-mismatch", format!("expected kind `{KIND}`, found `{}`", s.value), v)
                                 .with_help("syscall group files (kind: SyscallGroups) belong in profiles/groups/");
-                            self.push(d);
-                        }
+                        self.push(d);
                     }
                 }
                 "metadata" => {
@@ -1254,7 +1276,7 @@ userNamespace: {mode: auto, size: 65536}
         assert_eq!(s.syscalls[2].action.value, Action::Errno(38));
         assert_eq!(s.architectures.unwrap()[0].value, ArchSel::Native);
         assert_eq!(p.capabilities.unwrap().drop[0].value, CapName::All);
-        assert_eq!(p.landlock.unwrap().bind_tcp[0].value, 80);
+        assert_eq!(p.landlock.unwrap().bind_tcp.unwrap()[0].value, 80);
         assert_eq!(p.user_namespace.unwrap().mode.value, UsernsMode::Auto);
     }
 

@@ -276,6 +276,13 @@ fn apply_caps(
                 "bounding",
                 &c.permitted,
             ),
+            (
+                s.inheritable,
+                s.bounding,
+                "inheritable",
+                "bounding",
+                &c.inheritable,
+            ),
         ];
         for (sub, sup, a, b, node) in checks {
             let extra = sub.minus(sup);
@@ -605,14 +612,14 @@ pub fn lower_seccomp(r: &Resolved, opts: &Options) -> (Option<FilterIr>, Vec<Dia
                 .expect("every requested arch has a table");
             let mut seen = std::collections::HashSet::new();
             for (name, _, _) in &names {
-                if let Some(nr) = arch.table().nr(name) {
-                    if seen.insert(nr) {
-                        table.entry(nr).or_default().push(ir::Rule {
-                            cond: cond.clone(),
-                            action: rule.action.value,
-                            origin: Some(oid),
-                        });
-                    }
+                if let Some(nr) = arch.table().nr(name)
+                    && seen.insert(nr)
+                {
+                    table.entry(nr).or_default().push(ir::Rule {
+                        cond: cond.clone(),
+                        action: rule.action.value,
+                        origin: Some(oid),
+                    });
                 }
             }
         }

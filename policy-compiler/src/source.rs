@@ -73,6 +73,24 @@ impl Location {
     pub fn line(&self) -> usize {
         self.file.line_col(self.range.start).0
     }
+
+    /// The location of `range` inside the scalar `value` this location spans,
+    /// when the source maps to the value one to one (plain or simply quoted
+    /// scalars); the whole scalar otherwise.
+    pub fn inner(&self, value: &str, range: Range<usize>) -> Location {
+        let src = &self.file.text[self.range.clone()];
+        let base = if src == value {
+            Some(self.range.start)
+        } else if src.len() == value.len() + 2 && &src[1..src.len() - 1] == value {
+            Some(self.range.start + 1)
+        } else {
+            None
+        };
+        match base {
+            Some(b) if range.end <= value.len() => Location::new(&self.file, b + range.start..b + range.end),
+            _ => self.clone(),
+        }
+    }
 }
 
 /// A value and where it was written.

@@ -16,8 +16,15 @@ use rampart::seccomp::ir::Action;
 use serde_json::Value;
 
 fn testdata(name: &str) -> String {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata").join(name);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e} (shared/testdata must sit beside the repository)", p.display()))
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (shared/testdata must sit beside the repository)",
+            p.display()
+        )
+    })
 }
 
 const KERNEL: (u32, u32) = (6, 18);
@@ -31,11 +38,17 @@ impl Docker {
     fn load() -> Docker {
         let v: Value = serde_json::from_str(&testdata("docker-default.json")).unwrap();
         assert_eq!(v["defaultAction"], "SCMP_ACT_ERRNO");
-        Docker { rules: v["syscalls"].as_array().unwrap().clone(), default_errno: v["defaultErrnoRet"].as_u64().unwrap() as u16 }
+        Docker {
+            rules: v["syscalls"].as_array().unwrap().clone(),
+            default_errno: v["defaultErrnoRet"].as_u64().unwrap() as u16,
+        }
     }
 
     fn included(rule: &Value, host: &str, caps: &CapSets) -> bool {
-        let has = |c: &Value| caps.bounding.contains(capability::parse(c.as_str().unwrap()).unwrap());
+        let has = |c: &Value| {
+            caps.bounding
+                .contains(capability::parse(c.as_str().unwrap()).unwrap())
+        };
         let inc = &rule["includes"];
         let exc = &rule["excludes"];
         let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
@@ -61,30 +74,41 @@ impl Docker {
     fn decide(&self, host: &str, arch: Arch, nr: u32, args: [u64; 6], caps: &CapSets) -> Action {
         let table = arch.table();
         let Some(name) = table.name(nr) else {
-            return if nr > table.max_nr() { Action::Errno(libc::ENOSYS as u16) } else { Action::Errno(self.default_errno) };
+            return if nr > table.max_nr() {
+                Action::Errno(libc::ENOSYS as u16)
+            } else {
+                Action::Errno(self.default_errno)
+            };
         };
         for rule in self.rules.iter().filter(|r| Self::included(r, host, caps)) {
             if !rule["names"].as_array().unwrap().iter().any(|n| n == name) {
                 continue;
             }
-            let holds = rule["args"].as_array().cloned().unwrap_or_default().iter().all(|a| {
-                let arg = args[a["index"].as_u64().unwrap() as usize];
-                let v = a["value"].as_u64().unwrap();
-                match a["op"].as_str().unwrap() {
-                    "SCMP_CMP_EQ" => arg == v,
-                    "SCMP_CMP_NE" => arg != v,
-                    "SCMP_CMP_LT" => arg < v,
-                    "SCMP_CMP_LE" => arg <= v,
-                    "SCMP_CMP_GT" => arg > v,
-                    "SCMP_CMP_GE" => arg >= v,
-                    "SCMP_CMP_MASKED_EQ" => arg & v == a["valueTwo"].as_u64().unwrap_or(0),
-                    op => panic!("unexpected op {op}"),
-                }
-            });
+            let holds = rule["args"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .all(|a| {
+                    let arg = args[a["index"].as_u64().unwrap() as usize];
+                    let v = a["value"].as_u64().unwrap();
+                    match a["op"].as_str().unwrap() {
+                        "SCMP_CMP_EQ" => arg == v,
+                        "SCMP_CMP_NE" => arg != v,
+                        "SCMP_CMP_LT" => arg < v,
+                        "SCMP_CMP_LE" => arg <= v,
+                        "SCMP_CMP_GT" => arg > v,
+                        "SCMP_CMP_GE" => arg >= v,
+                        "SCMP_CMP_MASKED_EQ" => arg & v == a["valueTwo"].as_u64().unwrap_or(0),
+                        op => panic!("unexpected op {op}"),
+                    }
+                });
             if holds {
                 return match rule["action"].as_str().unwrap() {
                     "SCMP_ACT_ALLOW" => Action::Allow,
-                    "SCMP_ACT_ERRNO" => Action::Errno(rule["errnoRet"].as_u64().unwrap_or(1) as u16),
+                    "SCMP_ACT_ERRNO" => {
+                        Action::Errno(rule["errnoRet"].as_u64().unwrap_or(1) as u16)
+                    }
                     a => panic!("unexpected action {a}"),
                 };
             }
@@ -96,7 +120,20 @@ impl Docker {
 /// Argument vectors that sit on every boundary Docker's argument rules draw.
 fn arg_vectors() -> Vec<[u64; 6]> {
     let mut firsts: Vec<u64> = (0..64).collect();
-    firsts.extend([0x7, 0x8, 0x9, 0x20000, 0x20007, 0x20008, 0x20009, 0xffff_fffe, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0008, u64::MAX]);
+    firsts.extend([
+        0x7,
+        0x8,
+        0x9,
+        0x20000,
+        0x20007,
+        0x20008,
+        0x20009,
+        0xffff_fffe,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0008,
+        u64::MAX,
+    ]);
     for bit in 0..64 {
         firsts.push(1 << bit);
         firsts.push((1u64 << bit) | 17); // SIGCHLD plus one flag
@@ -110,7 +147,11 @@ fn arg_vectors() -> Vec<[u64; 6]> {
 
 fn compare(host: &str, arches: &[Arch], caps: CapSets, profile: &str) -> usize {
     let docker = Docker::load();
-    let opts = Options { arches: Some(arches.to_vec()), kernel: KERNEL, ..Options::host() };
+    let opts = Options {
+        arches: Some(arches.to_vec()),
+        kernel: KERNEL,
+        ..Options::host()
+    };
     let (res, ir, diags) = resolve::resolve_reference(profile, &opts).unwrap();
     assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
     assert_eq!(res.caps, caps, "capability sets");
@@ -119,17 +160,28 @@ fn compare(host: &str, arches: &[Arch], caps: CapSets, profile: &str) -> usize {
     let mut checked = 0;
     for &arch in arches {
         let table = arch.table();
-        let base = if arch == Arch::X32 { X32_SYSCALL_BIT } else { 0 };
+        let base = if arch == Arch::X32 {
+            X32_SYSCALL_BIT
+        } else {
+            0
+        };
         let top = table.max_nr() + 64;
         let mut nrs: Vec<u32> = (base..=top).collect();
         nrs.extend(table.iter().map(|e| e.1)); // ARM's private numbers
         for nr in nrs {
-            let argful = table.name(nr).is_some_and(|n| ["socket", "personality", "clone"].contains(&n));
+            let argful = table
+                .name(nr)
+                .is_some_and(|n| ["socket", "personality", "clone"].contains(&n));
             let args: &[[u64; 6]] = if argful { &vectors } else { &[[0; 6]] };
             for a in args {
                 let want = docker.decide(host, arch, nr, *a, &caps);
                 let (got, _) = ir.evaluate(arch.audit_arch(), nr, *a);
-                assert_eq!(got, want, "{profile} {arch} nr {nr} ({:?}) args {a:x?}", table.name(nr));
+                assert_eq!(
+                    got,
+                    want,
+                    "{profile} {arch} nr {nr} ({:?}) args {a:x?}",
+                    table.name(nr)
+                );
                 checked += 1;
             }
         }
@@ -139,18 +191,33 @@ fn compare(host: &str, arches: &[Arch], caps: CapSets, profile: &str) -> usize {
 
 #[test]
 fn default_matches_docker_on_amd64_hosts() {
-    let n = compare("amd64", &[Arch::X86_64, Arch::X86, Arch::X32], CapSets::runtime_default(), "default");
+    let n = compare(
+        "amd64",
+        &[Arch::X86_64, Arch::X86, Arch::X32],
+        CapSets::runtime_default(),
+        "default",
+    );
     assert!(n > 3000, "{n}");
 }
 
 #[test]
 fn default_matches_docker_on_arm64_hosts() {
-    compare("arm64", &[Arch::Aarch64, Arch::Arm], CapSets::runtime_default(), "default");
+    compare(
+        "arm64",
+        &[Arch::Aarch64, Arch::Arm],
+        CapSets::runtime_default(),
+        "default",
+    );
 }
 
 #[test]
 fn restricted_keeps_the_filter_and_drops_every_capability() {
-    compare("amd64", &[Arch::X86_64, Arch::X86, Arch::X32], CapSets::default(), "restricted");
+    compare(
+        "amd64",
+        &[Arch::X86_64, Arch::X86, Arch::X32],
+        CapSets::default(),
+        "restricted",
+    );
 }
 
 #[test]

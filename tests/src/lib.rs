@@ -11,7 +11,10 @@ pub fn enforcer_bin() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current_exe");
     // <target>/<profile>/deps/<test-binary>
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("test binary lives in <target>/<profile>/deps");
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("test binary lives in <target>/<profile>/deps");
     let bin = profile_dir.join("rampart-enforce");
     assert!(
         bin.exists(),
@@ -26,7 +29,10 @@ pub fn enforcer_bin() -> PathBuf {
 pub fn require_root() {
     // Reading our own status file is enough; no libc call needed.
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid line");
+    let uid_line = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .expect("Uid line");
     assert!(
         uid_line.split_whitespace().nth(2) == Some("0"),
         "the live enforcer tests need to run as root (effective uid 0), got `{uid_line}`"

@@ -195,9 +195,9 @@ fn is_own_id(maps: &IdMaps, id: u32) -> bool {
 ///
 /// `Direct`: `deny` → `setgroups` when unprivileged, then `uid_map`, then
 /// `gid_map`, each one `write()`. `Helpers`: `newuidmap` then `newgidmap`;
-/// a non-zero exit is an error carrying their stderr. Before writing
-/// directly, checks (when `<proc_root>/<pid>/ns/user` exists) that the child
-/// is no longer in our user namespace.
+/// a non-zero exit is an error carrying their stderr. Before writing,
+/// checks (when `<proc_root>/<pid>/ns/user` and `<proc_root>/self/ns/user`
+/// exist) that the child is no longer in our user namespace.
 pub fn write_maps_with(
     pid: u32,
     uid_maps: &IdMaps,
@@ -224,6 +224,8 @@ pub fn write_maps_with(
     let child = opts.proc_root.join(pid.to_string());
     match method {
         MapWriter::Helpers => {
+            // The helpers always act on the real /proc.
+            check_unshared(Path::new("/proc"), pid)?;
             run_helper(&opts.newuidmap, pid, uid_maps)?;
             run_helper(&opts.newgidmap, pid, gid_maps)?;
             Ok(Applied {

@@ -16,7 +16,7 @@ pub fn run(args: Args) -> u8 {
                 let aliases: Vec<String> =
                     g.aliases.iter().map(|a| format!("@{}", a.value)).collect();
                 let n = set.expand(&g.name.value).map(|v| v.len()).unwrap_or(0);
-                println!(
+                super::out(format!(
                     "@{:<24} {:>4} syscalls  {}{}",
                     g.name.value,
                     n,
@@ -26,14 +26,14 @@ pub fn run(args: Args) -> u8 {
                     } else {
                         format!(" (aliases: {})", aliases.join(", "))
                     }
-                );
+                ));
             }
             0
         }
         Some(name) => match set.expand(&name) {
             Ok(list) => {
                 for s in list {
-                    println!("{}", s.value);
+                    super::out(&s.value);
                 }
                 0
             }

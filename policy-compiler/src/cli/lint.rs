@@ -39,7 +39,7 @@ pub struct Args {
     profiles_dir: Option<PathBuf>,
     /// Check the filter for these architectures instead of the profile's.
     #[arg(long, value_name = "ARCH[,ARCH…]", value_parser = super::parse_arches)]
-    arch: Option<Vec<rampart::arch::Arch>>,
+    arch: Option<super::ArchList>,
     /// Profile files or directories (searched for *.yaml and *.yml).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -76,7 +76,7 @@ pub fn run(args: Args) -> u8 {
     }
     let mut opts = Options::host();
     opts.profiles_dir = args.profiles_dir.clone();
-    opts.arches = args.arch.clone();
+    opts.arches = args.arch.clone().map(|a| a.0);
     let pss = args.pss.map(|p| match p {
         PssLevel::Baseline => Pss::Baseline,
         PssLevel::Restricted => Pss::Restricted,
@@ -114,23 +114,22 @@ pub fn run(args: Args) -> u8 {
     match args.format {
         Format::Text => {
             for d in &diags {
-                println!("{}", diagnostic::render_text(d));
+                super::out(diagnostic::render_text(d));
             }
         }
         Format::Json => {
             let v: Vec<_> = diags.iter().map(diagnostic::to_json).collect();
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            super::out(serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Format::Sarif => {
-            println!(
-                "{}",
+            super::out(
                 serde_json::to_string_pretty(&diagnostic::to_sarif(&diags, lint::RULES))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
             );
         }
         Format::Github => {
             for d in &diags {
-                println!("{}", diagnostic::render_github(d));
+                super::out(diagnostic::render_github(d));
             }
         }
     }

@@ -5,8 +5,12 @@ pub mod lint;
 
 use rampart::arch::Arch;
 
+/// A comma-separated list of architectures (`--arch x86_64,aarch64`).
+#[derive(Clone, Debug)]
+pub struct ArchList(pub Vec<Arch>);
+
 /// Parses `--arch x86_64,aarch64`.
-pub fn parse_arches(s: &str) -> Result<Vec<Arch>, String> {
+pub fn parse_arches(s: &str) -> Result<ArchList, String> {
     s.split(',')
         .map(|a| {
             Arch::from_name(a.trim()).ok_or_else(|| {
@@ -14,5 +18,16 @@ pub fn parse_arches(s: &str) -> Result<Vec<Arch>, String> {
                 format!("unknown architecture `{a}` (known: {})", names.join(", "))
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(ArchList)
+}
+
+/// Prints a line to stdout; a closed pipe (`rampart … | head`) ends output
+/// quietly instead of panicking.
+pub fn out(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if writeln!(o, "{line}").is_err() {
+        std::process::exit(0);
+    }
 }

@@ -166,10 +166,7 @@ impl Cmp {
     pub fn holds(&self, arg: u64) -> bool {
         let (a, v) = match self.width {
             Width::U64 => (arg & self.mask, self.value),
-            Width::U32 => (
-                (arg & self.mask) & 0xffff_ffff,
-                self.value & 0xffff_ffff,
-            ),
+            Width::U32 => ((arg & self.mask) & 0xffff_ffff, self.value & 0xffff_ffff),
         };
         match self.op {
             CmpOp::Eq => a == v,

@@ -40,7 +40,10 @@ fn num(s: &str) -> u64 {
 }
 
 fn exec_rest(rest: &[String]) -> ! {
-    let sep = rest.iter().position(|a| a == "--").expect("launcher needs `-- CMD`");
+    let sep = rest
+        .iter()
+        .position(|a| a == "--")
+        .expect("launcher needs `-- CMD`");
     let cmd = &rest[sep + 1..];
     let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
     eprintln!("probe: exec {}: {err}", cmd[0]);
@@ -62,13 +65,25 @@ fn main() {
         "status" => {
             let s = std::fs::read_to_string("/proc/self/status").unwrap();
             for l in s.lines() {
-                let keep = ["Cap", "NoNewPrivs", "Seccomp:", "Uid", "Gid", "Groups", "SigIgn", "SigBlk"];
+                let keep = [
+                    "Cap",
+                    "NoNewPrivs",
+                    "Seccomp:",
+                    "Uid",
+                    "Gid",
+                    "Groups",
+                    "SigIgn",
+                    "SigBlk",
+                ];
                 if keep.iter().any(|k| l.starts_with(k)) {
                     println!("{l}");
                 }
             }
             let m = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-            println!("UidMap:\t{}", m.split_whitespace().collect::<Vec<_>>().join(" "));
+            println!(
+                "UidMap:\t{}",
+                m.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
         }
         "syscall" => {
             let v: Vec<u64> = args[2..].iter().map(|s| num(s)).collect();
@@ -77,7 +92,9 @@ fn main() {
         }
         "thread-syscall" => {
             let nr = num(a(1)) as i64;
-            let (r, e) = std::thread::spawn(move || raw_syscall(nr, &[])).join().unwrap();
+            let (r, e) = std::thread::spawn(move || raw_syscall(nr, &[]))
+                .join()
+                .unwrap();
             println!("ret={r} errno={e}");
             println!("survived");
         }
@@ -85,7 +102,11 @@ fn main() {
             let p = CString::new(a(1)).unwrap();
             // SAFETY: `p` is a NUL-terminated path that outlives the call.
             let r = unsafe { libc::mkdir(p.as_ptr(), 0o755) };
-            if r == 0 { println!("ok") } else { println!("errno={}", errno()) }
+            if r == 0 {
+                println!("ok")
+            } else {
+                println!("errno={}", errno())
+            }
         }
         "write" => match std::fs::File::create(a(1)).and_then(|mut f| f.write_all(b"x")) {
             Ok(()) => println!("ok"),
@@ -94,8 +115,10 @@ fn main() {
         "read" => print!("{}", std::fs::read_to_string(a(1)).unwrap()),
         "fds" => {
             // SAFETY: F_GETFD only reads descriptor flags; no memory is passed.
-            let open: Vec<String> =
-                (0..4096).filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0).map(|fd| fd.to_string()).collect();
+            let open: Vec<String> = (0..4096)
+                .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
+                .map(|fd| fd.to_string())
+                .collect();
             println!("{}", open.join(" "));
         }
         "uname-machine" => {
@@ -111,13 +134,22 @@ fn main() {
             Ok(_) => println!("ok"),
             Err(e) => println!("errno={}", e.raw_os_error().unwrap_or(-1)),
         },
-        "cwd" => println!("{}", std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|e| format!("error {e}"))),
+        "cwd" => println!(
+            "{}",
+            std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|e| format!("error {e}"))
+        ),
         "exit" => std::process::exit(num(a(1)) as i32),
         "leak-fd" => {
             let n = num(a(1)) as i32;
             let p = CString::new(a(2)).unwrap();
             let is_dir = std::path::Path::new(a(2)).is_dir();
-            let flags = if is_dir { libc::O_RDONLY | libc::O_DIRECTORY } else { libc::O_RDWR | libc::O_CREAT };
+            let flags = if is_dir {
+                libc::O_RDONLY | libc::O_DIRECTORY
+            } else {
+                libc::O_RDWR | libc::O_CREAT
+            };
             // SAFETY: `p` is NUL-terminated; open/dup2/close take integers otherwise.
             unsafe {
                 let fd = libc::open(p.as_ptr(), flags, 0o600);
@@ -143,10 +175,16 @@ fn main() {
                 perm: u32,
                 inh: u32,
             }
-            let mut h = Hdr { version: 0x2008_0522, pid: 0 };
+            let mut h = Hdr {
+                version: 0x2008_0522,
+                pid: 0,
+            };
             let mut d = [Data::default(); 2];
             // SAFETY: header and a 2-element data array in the v3 layout, both live.
-            assert_eq!(unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Hdr, d.as_mut_ptr()) }, 0);
+            assert_eq!(
+                unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Hdr, d.as_mut_ptr()) },
+                0
+            );
             d[0].inh |= mask as u32;
             d[1].inh |= (mask >> 32) as u32;
             // SAFETY: as above; capset only reads them.
@@ -159,29 +197,70 @@ fn main() {
             let dst = CString::new(a(2)).unwrap();
             // SAFETY: integer flags and NUL-terminated paths that outlive the calls.
             unsafe {
-                assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0, "unshare: errno {}", errno());
+                assert_eq!(
+                    libc::unshare(libc::CLONE_NEWNS),
+                    0,
+                    "unshare: errno {}",
+                    errno()
+                );
                 let none = c"none";
                 let root = c"/";
                 assert_eq!(
-                    libc::mount(none.as_ptr(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()),
+                    libc::mount(
+                        none.as_ptr(),
+                        root.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null()
+                    ),
                     0
                 );
-                let r = libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null());
+                let r = libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                );
                 assert_eq!(r, 0, "bind {} over {}: errno {}", a(1), a(2), errno());
             }
             exec_rest(&args[3..]);
         }
         "deny-enosys" => {
             let nrs: Vec<u32> = a(1).split(',').map(|s| num(s) as u32).collect();
-            let mut f: Vec<libc::sock_filter> = vec![libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 }];
+            let mut f: Vec<libc::sock_filter> = vec![libc::sock_filter {
+                code: 0x20,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            }];
             for nr in &nrs {
-                f.push(libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: *nr });
-                f.push(libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x0005_0000 | libc::ENOSYS as u32 });
+                f.push(libc::sock_filter {
+                    code: 0x15,
+                    jt: 0,
+                    jf: 1,
+                    k: *nr,
+                });
+                f.push(libc::sock_filter {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: 0x0005_0000 | libc::ENOSYS as u32,
+                });
             }
-            f.push(libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 });
-            let prog = libc::sock_fprog { len: f.len() as u16, filter: f.as_mut_ptr() };
+            f.push(libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0x7fff_0000,
+            });
+            let prog = libc::sock_fprog {
+                len: f.len() as u16,
+                filter: f.as_mut_ptr(),
+            };
             // SAFETY: `prog` points at `f`, which outlives the call; the kernel copies it.
-            let r = unsafe { libc::syscall(libc::SYS_seccomp, 1, 0, &prog as *const libc::sock_fprog) };
+            let r =
+                unsafe { libc::syscall(libc::SYS_seccomp, 1, 0, &prog as *const libc::sock_fprog) };
             assert_eq!(r, 0, "seccomp: errno {}", errno());
             exec_rest(&args[2..]);
         }

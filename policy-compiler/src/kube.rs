@@ -1,0 +1,1 @@
+//! Kubernetes pod resolution (in progress).

@@ -1,0 +1,786 @@
+//! Live tests of `rampart-enforce`: real kernel, real child processes.
+//!
+//! Each test builds a `CompiledPolicy` (with small hand-written BPF programs),
+//! encodes it, runs the real enforcer binary on it, and lets the `probe` fixture
+//! report what the kernel shows the program. Where a test's pass could be an
+//! accident of the environment, it first runs a control without the enforcer
+//! (or without the relevant policy part) and checks that it differs.
+#![cfg(target_arch = "x86_64")]
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Command;
+
+use rampart_enforce::blob;
+use rampart_enforce::bpf::{SeccompProgram, SockFilter, data, op::*, ret};
+use rampart_enforce::policy::*;
+use rampart_tests::{enforcer_bin, require_root};
+
+const PROBE: &str = env!("CARGO_BIN_EXE_probe");
+
+// x86_64 syscall numbers.
+const SYS_GETPID: u32 = 39;
+const SYS_MKDIR: u32 = 83;
+const SYS_GETPPID: u32 = 110;
+const SYS_PERSONALITY: u32 = 135;
+const SYS_MKDIRAT: u32 = 258;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const CAP_NET_BIND_SERVICE: u64 = 1 << 10;
+/// Docker's / OCI's default 14 capabilities.
+const DEFAULT_CAPS: u64 = (1 << 0)
+    | (1 << 1)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 6)
+    | (1 << 7)
+    | (1 << 8)
+    | (1 << 10)
+    | (1 << 13)
+    | (1 << 18)
+    | (1 << 27)
+    | (1 << 29)
+    | (1 << 31);
+
+/// A filter: wrong arch → kill; each `(nr, action)` → action; else `default`.
+fn filter(rules: &[(u32, u32)], default: u32) -> SeccompProgram {
+    let mut v = vec![
+        SockFilter::stmt(LD | W | ABS, data::ARCH),
+        SockFilter::jump(JMP | JEQ | K, AUDIT_ARCH_X86_64, 1, 0),
+        SockFilter::stmt(RET | K, ret::KILL_PROCESS),
+        SockFilter::stmt(LD | W | ABS, data::NR),
+    ];
+    for &(nr, action) in rules {
+        v.push(SockFilter::jump(JMP | JEQ | K, nr, 0, 1));
+        v.push(SockFilter::stmt(RET | K, action));
+    }
+    v.push(SockFilter::stmt(RET | K, default));
+    SeccompProgram::new(v).unwrap()
+}
+
+fn seccomp(program: SeccompProgram) -> SeccompSpec {
+    SeccompSpec {
+        program,
+        tsync: false,
+        log: false,
+        required: true,
+    }
+}
+
+fn deny_mkdir() -> SeccompSpec {
+    let eperm = ret::ERRNO | libc::EPERM as u32;
+    seccomp(filter(
+        &[(SYS_MKDIR, eperm), (SYS_MKDIRAT, eperm)],
+        ret::ALLOW,
+    ))
+}
+
+struct Outcome {
+    code: Option<i32>,
+    signal: Option<i32>,
+    stdout: String,
+    stderr: String,
+    report: Vec<serde_json::Value>,
+}
+
+impl Outcome {
+    fn line(&self, prefix: &str) -> String {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no `{prefix}` line in stdout:\n{}\nstderr:\n{}",
+                    self.stdout, self.stderr
+                )
+            })
+            .split_once(':')
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap()
+    }
+    fn event(&self, step: &str) -> &serde_json::Value {
+        self.report
+            .iter()
+            .rev()
+            .find(|e| e["step"] == step)
+            .unwrap_or_else(|| panic!("no `{step}` event in report {:#?}", self.report))
+    }
+    fn assert_ran(&self) {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout:\n{}\nstderr:\n{}\nreport: {:#?}",
+            self.stdout,
+            self.stderr,
+            self.report
+        );
+    }
+    fn assert_refused(&self, code: i32, step: &str) {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        let last = self.report.last().expect("a failure is always reported");
+        assert_eq!(last["status"], "failed");
+        assert_eq!(last["step"], step, "{:#?}", self.report);
+        assert!(
+            self.stderr.contains(&format!("step `{step}`")),
+            "stderr: {}",
+            self.stderr
+        );
+    }
+}
+
+/// Runs `probe <launch…> -- rampart-enforce --policy P --report-fd 5 <extra…> -- <program…>`,
+/// with fd 5 (the report) opened by a `probe leak-fd` launcher.
+fn run_blob(blob: &[u8], extra: &[&str], launch: &[&str], program: &[&str]) -> Outcome {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.bin");
+    std::fs::write(&policy, blob).unwrap();
+    let report = dir.path().join("report.jsonl");
+    let enforcer = enforcer_bin();
+    let mut cmd = Command::new(PROBE);
+    cmd.args(["leak-fd", "5"]).arg(&report).arg("--");
+    if !launch.is_empty() {
+        cmd.arg(PROBE).args(launch).arg("--");
+    }
+    cmd.arg(&enforcer)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--report-fd", "5"])
+        .args(extra)
+        .arg("--");
+    cmd.args(program);
+    let out = cmd.output().unwrap();
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    Outcome {
+        code: out.status.code(),
+        signal: out.status.signal(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        report: text
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad report line {l:?}: {e}"))
+            })
+            .collect(),
+    }
+}
+
+fn run(policy: &CompiledPolicy, extra: &[&str], launch: &[&str], args: &[&str]) -> Outcome {
+    let mut program = vec![PROBE];
+    program.extend_from_slice(args);
+    run_blob(&blob::encode(policy), extra, launch, &program)
+}
+
+/// Runs the probe directly (no enforcer), through optional launchers: the control.
+fn control(launch: &[&str], args: &[&str]) -> String {
+    let mut cmd = Command::new(PROBE);
+    if !launch.is_empty() {
+        cmd.args(launch).arg("--").arg(PROBE);
+    }
+    let out = cmd.args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn status_line(stdout: &str, key: &str) -> String {
+    stdout
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap()
+        .split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .to_owned()
+}
+
+fn hex(v: u64) -> String {
+    format!("{v:016x}")
+}
+
+#[test]
+fn exact_cap_sets_ambient_for_uid_1000_and_bind_80() {
+    // Pitfall 10: uid 1000 + ambient NET_BIND_SERVICE.
+    let c = CAP_NET_BIND_SERVICE;
+    let policy = CompiledPolicy::builder()
+        .user(UserSpec::new(1000, 1000, vec![]).unwrap())
+        .caps(CapSets::new(c, c, c, c, c).unwrap())
+        .seccomp(deny_mkdir())
+        .build()
+        .unwrap();
+    let o = run(&policy, &[], &[], &["status"]);
+    o.assert_ran();
+    for key in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(o.line(key), hex(c), "{key}\n{}", o.stdout);
+    }
+    assert_eq!(o.line("NoNewPrivs"), "1");
+    assert_eq!(o.line("Seccomp:"), "2");
+    assert_eq!(o.line("Uid"), "1000\t1000\t1000\t1000");
+    assert_eq!(o.line("Groups"), "");
+    // The report says every step that ran.
+    for step in [
+        "no-new-privs",
+        "cap-bounding",
+        "setresuid",
+        "capset",
+        "ambient",
+    ] {
+        assert_eq!(o.event(step)["status"], "applied", "{step}");
+    }
+    assert_eq!(o.event("seccomp")["status"], "pending");
+
+    let o = run(&policy, &[], &[], &["bind-tcp", "80"]);
+    o.assert_ran();
+    assert_eq!(o.stdout.trim(), "ok");
+    // Control: the same uid without the capability cannot bind :80.
+    let none = CompiledPolicy::builder()
+        .user(UserSpec::new(1000, 1000, vec![]).unwrap())
+        .caps(CapSets::none())
+        .build()
+        .unwrap();
+    let o = run(&none, &[], &[], &["bind-tcp", "80"]);
+    o.assert_ran();
+    assert_eq!(o.stdout.trim(), format!("errno={}", libc::EACCES));
+}
+
+#[test]
+fn default_caps_clear_an_inherited_inheritable_set() {
+    // Pitfall 11 / CVE-2022-29162. The control shows the launcher really hands
+    // the enforcer a non-empty inheritable set.
+    let launch = ["raise-inh", "0x2000"];
+    assert_eq!(
+        status_line(&control(&launch, &["status"]), "CapInh"),
+        hex(0x2000)
+    );
+    let policy = CompiledPolicy::builder()
+        .caps(CapSets::effective_only(DEFAULT_CAPS).unwrap())
+        .build()
+        .unwrap();
+    let o = run(&policy, &[], &launch, &["status"]);
+    o.assert_ran();
+    assert_eq!(o.line("CapInh"), hex(0));
+    assert_eq!(o.line("CapAmb"), hex(0));
+    assert_eq!(o.line("CapPrm"), hex(DEFAULT_CAPS));
+    assert_eq!(o.line("CapEff"), hex(DEFAULT_CAPS));
+    assert_eq!(o.line("CapBnd"), hex(DEFAULT_CAPS));
+}
+
+#[test]
+fn denied_syscall_gets_the_errno_and_others_work() {
+    let policy = CompiledPolicy::builder()
+        .seccomp(deny_mkdir())
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("made");
+    let t = target.to_str().unwrap();
+    let o = run(&policy, &[], &[], &["mkdir", t]);
+    o.assert_ran();
+    assert_eq!(o.stdout.trim(), format!("errno={}", libc::EPERM));
+    assert!(!target.exists());
+    let o = run(
+        &policy,
+        &[],
+        &[],
+        &[
+            "syscall",
+            &SYS_MKDIRAT.to_string(),
+            "0xffffffffffffff9c",
+            "0",
+        ],
+    );
+    assert_eq!(o.stdout.trim(), format!("ret=-1 errno={}", libc::EPERM));
+    let o = run(&policy, &[], &[], &["syscall", &SYS_GETPID.to_string()]);
+    assert!(o.stdout.trim().ends_with("errno=0"), "{}", o.stdout);
+    // Control: without the policy the same mkdir succeeds.
+    assert_eq!(control(&[], &["mkdir", t]).trim(), "ok");
+}
+
+#[test]
+fn kill_process_on_a_worker_thread_kills_the_whole_process() {
+    // Pitfall 7. Control: without the filter the thread returns and main survives.
+    assert!(control(&[], &["thread-syscall", &SYS_GETPPID.to_string()]).contains("survived"));
+    let policy = CompiledPolicy::builder()
+        .seccomp(seccomp(filter(
+            &[(SYS_GETPPID, ret::KILL_PROCESS)],
+            ret::ALLOW,
+        )))
+        .build()
+        .unwrap();
+    let o = run(
+        &policy,
+        &[],
+        &[],
+        &["thread-syscall", &SYS_GETPPID.to_string()],
+    );
+    assert_eq!(
+        o.signal,
+        Some(libc::SIGSYS),
+        "stdout {} stderr {}",
+        o.stdout,
+        o.stderr
+    );
+    assert!(!o.stdout.contains("survived"));
+}
+
+#[test]
+fn nobody_without_nnp_and_with_seccomp_starts() {
+    // Pitfall 2: with no_new_privs off the filter must go in before the cap drop.
+    let policy = CompiledPolicy::builder()
+        .no_new_privs(false)
+        .user(UserSpec::new(65534, 65534, vec![]).unwrap())
+        .caps(CapSets::none())
+        .seccomp(deny_mkdir())
+        .build()
+        .unwrap();
+    let o = run(&policy, &[], &[], &["status"]);
+    o.assert_ran();
+    assert_eq!(o.line("Uid"), "65534\t65534\t65534\t65534");
+    assert_eq!(o.line("NoNewPrivs"), "0");
+    assert_eq!(o.line("Seccomp:"), "2");
+    assert_eq!(o.line("CapEff"), hex(0));
+    assert_eq!(o.line("CapBnd"), hex(0));
+    assert_eq!(o.event("no-new-privs")["status"], "skipped");
+    assert_eq!(o.event("credentials")["status"], "pending");
+}
+
+#[test]
+fn allow_list_with_default_kill_still_reaches_exec() {
+    // Pitfall 3: only what `probe exit` needs, plus execve. Notably absent: write,
+    // prctl, close_range, fcntl, capset: anything the enforcer ran after the filter
+    // would kill it before the program could exit with 42.
+    let needed = [
+        "read",
+        "close",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "brk",
+        "rt_sigaction",
+        "pread64",
+        "access",
+        "execve",
+        "exit_group",
+        "arch_prctl",
+        "set_tid_address",
+        "set_robust_list",
+        "rseq",
+        "prlimit64",
+        "getrandom",
+        "openat",
+        "newfstatat",
+        "poll",
+        "sigaltstack",
+        "sched_getaffinity",
+        "gettid",
+        "fstat",
+    ];
+    let nr = |name: &str| -> u32 {
+        match name {
+            "read" => 0,
+            "close" => 3,
+            "fstat" => 5,
+            "poll" => 7,
+            "mmap" => 9,
+            "mprotect" => 10,
+            "munmap" => 11,
+            "brk" => 12,
+            "rt_sigaction" => 13,
+            "pread64" => 17,
+            "access" => 21,
+            "execve" => 59,
+            "sigaltstack" => 131,
+            "arch_prctl" => 158,
+            "gettid" => 186,
+            "sched_getaffinity" => 204,
+            "set_tid_address" => 218,
+            "exit_group" => 231,
+            "openat" => 257,
+            "newfstatat" => 262,
+            "set_robust_list" => 273,
+            "prlimit64" => 302,
+            "getrandom" => 318,
+            "rseq" => 334,
+            _ => unreachable!("{name}"),
+        }
+    };
+    let rules: Vec<(u32, u32)> = needed.iter().map(|n| (nr(n), ret::ALLOW)).collect();
+    let policy = CompiledPolicy::builder()
+        .seccomp(seccomp(filter(&rules, ret::KILL_PROCESS)))
+        .caps(CapSets::none())
+        .user(UserSpec::new(1000, 1000, vec![]).unwrap())
+        .build()
+        .unwrap();
+    let o = run(&policy, &[], &[], &["exit", "42"]);
+    assert_eq!((o.code, o.signal), (Some(42), None), "stderr: {}", o.stderr);
+    // The same filter kills the probe when it writes: the filter really is strict.
+    let o = run(&policy, &[], &[], &["status"]);
+    assert_eq!(o.signal, Some(libc::SIGSYS));
+}
+
+#[test]
+fn personality_is_set_before_a_filter_that_denies_it() {
+    // Pitfall 9. Control: the probe sees x86_64 without the persona.
+    assert_eq!(control(&[], &["uname-machine"]).trim(), "x86_64");
+    let policy = CompiledPolicy::builder()
+        .personality(0x0008) // PER_LINUX32
+        .seccomp(seccomp(filter(
+            &[(SYS_PERSONALITY, ret::ERRNO | libc::EPERM as u32)],
+            ret::ALLOW,
+        )))
+        .build()
+        .unwrap();
+    let o = run(&policy, &[], &[], &["uname-machine"]);
+    o.assert_ran();
+    assert_eq!(o.stdout.trim(), "i686");
+}
+
+fn landlock_policy(allowed: &Path, compatibility: Compatibility) -> CompiledPolicy {
+    let spec = LandlockSpec::new(LandlockSpecParts {
+        compatibility,
+        handled_fs: fs_access::ABI1_ALL,
+        handle_bind_tcp: false,
+        handle_connect_tcp: false,
+        paths: vec![
+            PathRule::new("/", fs_access::READ_EXEC).unwrap(),
+            PathRule::new("/dev/null", fs_access::WRITE_FILE).unwrap(),
+            PathRule::new(allowed.to_str().unwrap(), fs_access::ABI1_ALL).unwrap(),
+        ],
+        bind_tcp: vec![],
+        connect_tcp: vec![],
+        scopes: Scopes::default(),
+    })
+    .unwrap();
+    CompiledPolicy::builder().landlock(spec).build().unwrap()
+}
+
+#[test]
+fn landlock_denies_writes_outside_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, no) = (dir.path().join("ok"), dir.path().join("no"));
+    std::fs::create_dir(&ok).unwrap();
+    std::fs::create_dir(&no).unwrap();
+    let policy = landlock_policy(&ok, Compatibility::Required);
+    let o = run(
+        &policy,
+        &[],
+        &[],
+        &["write", ok.join("f").to_str().unwrap()],
+    );
+    o.assert_ran();
+    assert_eq!(o.stdout.trim(), "ok");
+    assert_eq!(o.event("landlock")["status"], "applied");
+    let o = run(
+        &policy,
+        &[],
+        &[],
+        &["write", no.join("f").to_str().unwrap()],
+    );
+    o.assert_ran();
+    assert_eq!(o.stdout.trim(), format!("errno={}", libc::EACCES));
+    assert!(!no.join("f").exists());
+}
+
+#[test]
+fn required_landlock_fails_closed_on_a_kernel_without_it() {
+    // The launcher makes the landlock syscalls return ENOSYS: a kernel without Landlock.
+    let launch = ["deny-enosys", "444,445,446"];
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let m = marker.to_str().unwrap();
+    let o = run(
+        &landlock_policy(dir.path(), Compatibility::Required),
+        &[],
+        &launch,
+        &["write", m],
+    );
+    o.assert_refused(124, "preflight");
+    assert!(o.stderr.contains("Landlock ABI 0"), "{}", o.stderr);
+    assert!(!marker.exists(), "the program ran");
+    // Best-effort: runs, reported as not applied with what was dropped.
+    let o = run(
+        &landlock_policy(dir.path(), Compatibility::BestEffort),
+        &[],
+        &launch,
+        &["write", m],
+    );
+    o.assert_ran();
+    assert!(marker.exists());
+    let ev = o.event("landlock");
+    assert_eq!(ev["status"], "not-applied");
+    assert!(
+        ev["dropped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == "fs:WriteFile"),
+        "{ev}"
+    );
+}
+
+fn selinux_policy(required: bool) -> CompiledPolicy {
+    let label =
+        SelinuxSpec::new("system_u:system_r:container_t:s0".into(), None, required).unwrap();
+    CompiledPolicy::builder().selinux(label).build().unwrap()
+}
+
+#[test]
+fn selinux_required_fails_closed_and_best_effort_reports() {
+    // This host has no SELinux (see enforcer-order.md); if it ever does, this test
+    // must be revisited rather than silently pass.
+    assert!(
+        !Path::new("/sys/fs/selinux/enforce").exists(),
+        "SELinux is enabled on this host"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let m = marker.to_str().unwrap();
+    let o = run(&selinux_policy(true), &[], &[], &["write", m]);
+    o.assert_refused(124, "preflight");
+    assert!(o.stderr.contains("SELinux is not enabled"), "{}", o.stderr);
+    assert!(!marker.exists());
+    let o = run(&selinux_policy(false), &[], &[], &["write", m]);
+    o.assert_ran();
+    assert!(marker.exists());
+    assert_eq!(o.event("selinux-label")["status"], "not-applied");
+}
+
+#[test]
+fn a_bind_mount_over_attr_exec_is_an_error_not_an_unlabeled_run() {
+    // Pitfall 14. Even best-effort: a tampered /proc must never be ignored.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake-attr-exec");
+    std::fs::write(&fake, "").unwrap();
+    let marker = dir.path().join("ran");
+    let launch = [
+        "bind-over",
+        fake.to_str().unwrap(),
+        "/proc/thread-self/attr/exec",
+    ];
+    let o = run(
+        &selinux_policy(false),
+        &[],
+        &launch,
+        &["write", marker.to_str().unwrap()],
+    );
+    o.assert_refused(125, "selinux-label");
+    assert!(o.stderr.contains("mounted over it"), "{}", o.stderr);
+    assert!(!marker.exists());
+    // Control: the same launcher without a label in the policy runs fine.
+    let o = run(
+        &CompiledPolicy::builder().build().unwrap(),
+        &[],
+        &launch,
+        &["write", marker.to_str().unwrap()],
+    );
+    o.assert_ran();
+}
+
+#[test]
+fn a_proc_root_that_is_not_procfs_is_refused() {
+    // A temp dir laid out like procfs is not procfs: the production binary refuses it.
+    let fake = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(fake.path().join("1/task/1/attr")).unwrap();
+    std::fs::write(fake.path().join("1/task/1/attr/exec"), "").unwrap();
+    std::os::unix::fs::symlink("1/task/1", fake.path().join("thread-self")).unwrap();
+    let marker = fake.path().join("ran");
+    let o = run(
+        &selinux_policy(false),
+        &["--proc-root", fake.path().to_str().unwrap()],
+        &[],
+        &["write", marker.to_str().unwrap()],
+    );
+    o.assert_refused(125, "procfs");
+    assert!(
+        o.stderr.contains("not the root of a procfs mount"),
+        "{}",
+        o.stderr
+    );
+    assert!(!marker.exists());
+    assert_eq!(
+        std::fs::read_to_string(fake.path().join("1/task/1/attr/exec")).unwrap(),
+        ""
+    );
+}
+
+#[test]
+fn leaked_fds_do_not_reach_the_program_and_proc_fd_cwd_is_refused() {
+    // Pitfall 16 / CVE-2024-21626.
+    let host = tempfile::tempdir().unwrap();
+    let kept = host.path().join("kept");
+    let leak = [
+        "leak-fd",
+        "7",
+        host.path().to_str().unwrap(),
+        "--",
+        PROBE,
+        "leak-fd",
+        "9",
+        kept.to_str().unwrap(),
+    ];
+    // Control: without the enforcer the program sees fd 7 and fd 9 (and whatever
+    // else the test runner leaks, e.g. cargo's jobserver pipe).
+    let seen = control(&leak, &["fds"]);
+    let seen: Vec<&str> = seen.split_whitespace().collect();
+    assert!(seen.contains(&"7") && seen.contains(&"9"), "{seen:?}");
+    let policy = CompiledPolicy::builder().keep_fds([9]).build().unwrap();
+    let o = run(&policy, &[], &leak, &["fds"]);
+    o.assert_ran();
+    assert_eq!(
+        o.stdout.trim(),
+        "0 1 2 9",
+        "the report fd 5 and the leaked fd 7 must be gone"
+    );
+
+    let marker = host.path().join("ran");
+    let o = run(
+        &policy,
+        &["--cwd", "/proc/self/fd/7"],
+        &leak,
+        &["write", marker.to_str().unwrap()],
+    );
+    o.assert_refused(125, "exec-paths");
+    assert!(o.stderr.contains("CVE-2024-21626"), "{}", o.stderr);
+    assert!(!marker.exists());
+    // A real directory as --cwd is entered.
+    let o = run(
+        &policy,
+        &["--cwd", host.path().to_str().unwrap()],
+        &leak,
+        &["cwd"],
+    );
+    o.assert_ran();
+    assert_eq!(o.stdout.trim(), host.path().to_str().unwrap());
+}
+
+#[test]
+fn sigpipe_is_reset_for_the_program() {
+    // The enforcer is a Rust program (SIGPIPE ignored by its runtime); a C program
+    // exec'd from it must start with SIGPIPE at SIG_DFL.
+    let o = run_blob(
+        &blob::encode(&CompiledPolicy::builder().build().unwrap()),
+        &[],
+        &[],
+        &["/bin/grep", "SigIgn", "/proc/self/status"],
+    );
+    o.assert_ran();
+    let ign = u64::from_str_radix(o.line("SigIgn").as_str(), 16).unwrap();
+    assert_eq!(
+        ign & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored: {ign:#x}"
+    );
+}
+
+#[test]
+fn bad_blobs_never_run_the_program() {
+    let good = blob::encode(&CompiledPolicy::builder().build().unwrap());
+    let mut corrupt = good.clone();
+    *corrupt.last_mut().unwrap() ^= 0x40;
+    let truncated = good[..good.len() - 3].to_vec();
+    let mut version = good.clone();
+    version[8] = 9;
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let m = marker.to_str().unwrap();
+    for (name, b, needle) in [
+        ("corrupt", corrupt, "SHA-256"),
+        ("truncated", truncated, "truncated"),
+        ("wrong version", version, "format version 9"),
+        ("trailing", trailing, "trailing"),
+        ("empty", Vec::new(), "bad magic"),
+    ] {
+        let o = run_blob(&b, &[], &[], &[PROBE, "write", m]);
+        o.assert_refused(123, "policy");
+        assert!(o.stderr.contains(needle), "{name}: {}", o.stderr);
+        assert!(!marker.exists(), "{name}: the program ran");
+    }
+    // Control: the good blob runs it.
+    run_blob(&good, &[], &[], &[PROBE, "write", m]).assert_ran();
+    assert!(marker.exists());
+}
+
+#[test]
+fn program_not_found_and_usage_errors() {
+    let good = blob::encode(&CompiledPolicy::builder().build().unwrap());
+    let o = run_blob(&good, &[], &[], &["no-such-program-rampart"]);
+    o.assert_refused(127, "resolve-program");
+    let o = run_blob(&good, &["--bogus"], &[], &[PROBE, "status"]);
+    assert_eq!(o.code, Some(2));
+    assert!(o.stderr.contains("usage:"));
+}
+
+#[test]
+fn userns_child_side_handshake() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.bin");
+    let p = CompiledPolicy::builder()
+        .user(UserSpec::new(0, 0, vec![]).unwrap())
+        .build()
+        .unwrap();
+    std::fs::write(&policy, blob::encode(&p)).unwrap();
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let child = Command::new(enforcer_bin())
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--userns-sync-fd", "0", "--", PROBE, "status"])
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            theirs,
+        )))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut b = [0u8];
+    ours.read_exact(&mut b).unwrap();
+    assert_eq!(b[0], 1, "the child announces it has unshared");
+    let pid = child.id();
+    std::fs::write(format!("/proc/{pid}/uid_map"), "0 100000 65536\n").unwrap();
+    std::fs::write(format!("/proc/{pid}/gid_map"), "0 100000 65536\n").unwrap();
+    ours.write_all(&[1]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status_line(&stdout, "Uid"), "0\t0\t0\t0");
+    assert_eq!(status_line(&stdout, "UidMap"), "0 100000 65536");
+
+    // A parent that closes the fd instead of acknowledging: the run fails.
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let child = Command::new(enforcer_bin())
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--userns-sync-fd", "0", "--", PROBE, "status"])
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            theirs,
+        )))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut r = &ours;
+    r.read_exact(&mut b).unwrap();
+    drop(ours);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`userns-sync`"));
+    assert!(out.stdout.is_empty());
+}
