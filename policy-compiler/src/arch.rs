@@ -113,6 +113,13 @@ pub struct SyscallTable {
 
 impl SyscallTable {
     fn new(mut entries: Vec<(&'static str, u32)>, max_regular: u32) -> Self {
+        // The generic 64-bit table calls syscall 79 `fstatat`, but the kernel
+        // (and libseccomp, and Docker's profile) name it `newfstatat`.
+        if !entries.iter().any(|e| e.0 == "newfstatat") {
+            for e in entries.iter_mut().filter(|e| e.0 == "fstatat") {
+                e.0 = "newfstatat";
+            }
+        }
         entries.sort_by_key(|&(n, nr)| (nr, n));
         entries.dedup_by_key(|e| e.1);
         SyscallTable {
@@ -351,6 +358,8 @@ mod tests {
         assert_eq!(Arch::X86.table().nr("socketcall"), Some(102));
         assert_eq!(Arch::Aarch64.table().nr("mkdir"), None);
         assert_eq!(Arch::Aarch64.table().nr("mkdirat"), Some(34));
+        assert_eq!(Arch::Aarch64.table().nr("newfstatat"), Some(79));
+        assert_eq!(Arch::Aarch64.table().nr("fstatat"), None);
         assert_eq!(Arch::Arm.table().nr("set_tls"), Some(0x0f_0005));
         assert!(Arch::Arm.table().max_nr() < 0x0f_0000);
     }

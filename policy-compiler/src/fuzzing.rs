@@ -191,7 +191,7 @@ pub fn seed_blobs() -> Vec<(String, Vec<u8>)> {
     use rampart_enforce::blob::encode;
     use rampart_enforce::bpf::{SeccompProgram, SockFilter, op::*, ret};
     use rampart_enforce::policy::{
-        CompiledPolicy, Compatibility, LandlockSpec, LandlockSpecParts, PathRule, Scopes,
+        Compatibility, CompiledPolicy, LandlockSpec, LandlockSpecParts, PathRule, Scopes,
         SeccompSpec, fs_access,
     };
 

@@ -193,6 +193,48 @@ pub const RULES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Codes emitted outside `rampart lint` (importers, Kubernetes resolution,
+/// policy building), with their reasons; tested where they are emitted.
+pub const OTHER_CODES: &[(&str, &str)] = &[
+    (
+        "import-unsupported",
+        "the foreign profile uses a feature rampart cannot express exactly, so it is refused rather than approximated",
+    ),
+    (
+        "import-semantics",
+        "the foreign format's own semantics differ from what the text suggests (e.g. runc ORs repeated argument indices)",
+    ),
+    (
+        "import-conflicting-isolators",
+        "appc's retain and remove sets are mutually exclusive",
+    ),
+    (
+        "deprecated-annotation",
+        "the seccomp alpha annotations are deprecated in Kubernetes; use securityContext.seccompProfile",
+    ),
+    (
+        "localhost-path",
+        "a Localhost profile path must stay inside the profiles directory",
+    ),
+    (
+        "run-as-root",
+        "runAsNonRoot is set but the effective user is root",
+    ),
+    (
+        "policy-invalid",
+        "the effective profile breaks an invariant of the enforcer's policy",
+    ),
+    (
+        "selinux-level-auto",
+        "`level: auto` is allocated per pod by `rampart run`, so a static compile cannot contain it",
+    ),
+];
+
+/// Every code: lint rules first, then the others (for SARIF's rule table).
+pub fn all_codes() -> Vec<(&'static str, &'static str)> {
+    RULES.iter().chain(OTHER_CODES).copied().collect()
+}
+
 /// Pod Security Standards level for `--pss`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pss {

@@ -23,6 +23,10 @@ enum Command {
     Lint(cli::lint::Args),
     /// List the syscall groups, or the syscalls of one group.
     Groups(cli::groups::Args),
+    /// Convert an OCI, Docker, SPO, appc or seccompiler profile to rampart YAML.
+    Convert(cli::convert::Args),
+    /// Each container's effective profile in a Kubernetes pod, and why.
+    Resolve(cli::resolve_pod::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Lint(a) => cli::lint::run(a),
         Command::Groups(a) => cli::groups::run(a),
+        Command::Convert(a) => cli::convert::run(a),
+        Command::Resolve(a) => cli::resolve_pod::run(a),
     };
     ExitCode::from(code)
 }

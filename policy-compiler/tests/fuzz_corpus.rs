@@ -24,7 +24,10 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = rd
         .map(|e| e.expect("readable directory entry").path())
         .filter(|p| p.is_file())
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     files
@@ -72,19 +75,29 @@ fn replay(target: &str) -> usize {
 fn every_target_has_a_corpus_a_regression_dir_and_a_fuzz_target() {
     for t in fuzzing::TARGETS {
         let src = fuzz_dir().join("fuzz_targets").join(format!("{t}.rs"));
-        let text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        let text =
+            std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
         assert!(
             text.contains(&format!("rampart::fuzzing::{t}(")),
             "{} must call rampart::fuzzing::{t}",
             src.display()
         );
-        assert!(!inputs(&fuzz_dir().join("corpus").join(t)).is_empty(), "fuzz/corpus/{t}/ is empty");
-        assert!(fuzz_dir().join("regressions").join(t).is_dir(), "fuzz/regressions/{t}/ is missing");
+        assert!(
+            !inputs(&fuzz_dir().join("corpus").join(t)).is_empty(),
+            "fuzz/corpus/{t}/ is empty"
+        );
+        assert!(
+            fuzz_dir().join("regressions").join(t).is_dir(),
+            "fuzz/regressions/{t}/ is missing"
+        );
     }
     // And nothing in fuzz/fuzz_targets/ that the replay does not know.
     for f in inputs(&fuzz_dir().join("fuzz_targets")) {
         let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
-        assert!(fuzzing::TARGETS.contains(&stem.as_str()), "{stem} is not in rampart::fuzzing::TARGETS");
+        assert!(
+            fuzzing::TARGETS.contains(&stem.as_str()),
+            "{stem} is not in rampart::fuzzing::TARGETS"
+        );
     }
 }
 
@@ -115,7 +128,10 @@ fn blob_seeds_are_current() {
     let dir = fuzz_dir().join("corpus/blob");
     let bless = std::env::var_os("RAMPART_FUZZ_BLESS").is_some_and(|v| v == "1");
     for (name, bytes) in fuzzing::seed_blobs() {
-        assert!(rampart_enforce::blob::decode(&bytes).is_ok(), "seed {name} does not decode");
+        assert!(
+            rampart_enforce::blob::decode(&bytes).is_ok(),
+            "seed {name} does not decode"
+        );
         let path = dir.join(format!("seed-{name}.blob"));
         if bless {
             std::fs::create_dir_all(&dir).unwrap();
@@ -127,7 +143,10 @@ fn blob_seeds_are_current() {
             continue;
         }
         let committed = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!("{}: {e}; run with RAMPART_FUZZ_BLESS=1 to create it", path.display())
+            panic!(
+                "{}: {e}; run with RAMPART_FUZZ_BLESS=1 to create it",
+                path.display()
+            )
         });
         assert!(
             rampart_enforce::blob::decode(&committed).is_ok(),

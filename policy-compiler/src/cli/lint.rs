@@ -123,7 +123,7 @@ pub fn run(args: Args) -> u8 {
         }
         Format::Sarif => {
             super::out(
-                serde_json::to_string_pretty(&diagnostic::to_sarif(&diags, lint::RULES))
+                serde_json::to_string_pretty(&diagnostic::to_sarif(&diags, &lint::all_codes()))
                     .unwrap_or_default(),
             );
         }

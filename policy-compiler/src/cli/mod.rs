@@ -1,7 +1,9 @@
 //! The `rampart` subcommands. Each returns the process exit code.
 
+pub mod convert;
 pub mod groups;
 pub mod lint;
+pub mod resolve_pod;
 
 use rampart::arch::Arch;
 

@@ -59,9 +59,13 @@ fn default_dir(kind: &str) -> PathBuf {
             _ => PathBuf::from("/run/rampart"),
         }
     } else {
-        let base = std::env::var_os(if kind == "cache" { "XDG_CACHE_HOME" } else { "XDG_RUNTIME_DIR" })
-            .map(PathBuf::from)
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("rampart-{}", euid())));
+        let base = std::env::var_os(if kind == "cache" {
+            "XDG_CACHE_HOME"
+        } else {
+            "XDG_RUNTIME_DIR"
+        })
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("rampart-{}", euid())));
         base.join("rampart")
     }
 }
@@ -108,8 +112,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn run(args: Args) -> u8 {
     let mut opts = Options::host();
     opts.profiles_dir = args.profiles_dir.clone();
-    let state_dir = args.state_dir.clone().unwrap_or_else(|| default_dir("state"));
-    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| default_dir("cache"));
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| default_dir("state"));
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| default_dir("cache"));
     let enforcer = match enforcer_path(args.enforcer.clone()) {
         Ok(p) => p,
         Err(e) => return fail(e),
@@ -129,7 +139,10 @@ pub fn run(args: Args) -> u8 {
         }
         return fail(format!("profile `{}` has errors", args.security_profile));
     }
-    let texts: Vec<(String, String)> = chain.iter().map(|p| (p.file.name.clone(), p.file.text.clone())).collect();
+    let texts: Vec<(String, String)> = chain
+        .iter()
+        .map(|p| (p.file.name.clone(), p.file.text.clone()))
+        .collect();
     let (resolved, _) = resolve::resolve_chain(chain, &opts);
     let per_pod_label = rampart::lower::wants_mcs(&resolved);
     let userns_mode = resolved.user_namespace.as_ref().map(|u| u.mode.value);
@@ -176,7 +189,9 @@ pub fn run(args: Args) -> u8 {
         temp_blob = Some(blob_path.clone());
     } else {
         blob_path = cache_dir.join(format!("{}.blob", cache_key(&texts, &opts)));
-        let cached = std::fs::read(&blob_path).ok().filter(|b| rampart_enforce::blob::decode(b).is_ok());
+        let cached = std::fs::read(&blob_path)
+            .ok()
+            .filter(|b| rampart_enforce::blob::decode(b).is_ok());
         if cached.is_none() {
             let compiled = match pipeline::compile_file(file, &opts) {
                 Ok(c) => c,
@@ -187,7 +202,10 @@ pub fn run(args: Args) -> u8 {
                 Err(e) => return report_failure(e),
             };
             if let Err(e) = write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy)) {
-                return fail(format!("cannot write the policy cache {}: {e}", blob_path.display()));
+                return fail(format!(
+                    "cannot write the policy cache {}: {e}",
+                    blob_path.display()
+                ));
             }
         }
     }
@@ -196,24 +214,41 @@ pub fn run(args: Args) -> u8 {
     // (rootless: our own ids become root inside, so the capability sets can be set).
     let maps: Option<(IdMaps, IdMaps, Option<rampart_userns::PodIdLease>)> = match userns_mode {
         Some(UsernsMode::Auto) => {
-            let size = resolved.user_namespace.as_ref().and_then(|u| u.size.as_ref()).map_or(65536, |s| s.value);
-            let config = AutoConfig { size, ..AutoConfig::default() };
-            let lease = AutoAllocator::for_invoking_user(state_dir.join("userns"), &config).and_then(|a| a.allocate(me));
+            let size = resolved
+                .user_namespace
+                .as_ref()
+                .and_then(|u| u.size.as_ref())
+                .map_or(65536, |s| s.value);
+            let config = AutoConfig {
+                size,
+                ..AutoConfig::default()
+            };
+            let lease = AutoAllocator::for_invoking_user(state_dir.join("userns"), &config)
+                .and_then(|a| a.allocate(me));
             match lease {
                 Ok(l) => Some((l.uid_maps(), l.gid_maps(), Some(l))),
                 Err(e) => return fail(format!("cannot allocate a user-namespace range: {e}")),
             }
         }
         Some(UsernsMode::Explicit) => {
-            let u = resolved.user_namespace.as_ref().expect("mode implies the section");
+            let u = resolved
+                .user_namespace
+                .as_ref()
+                .expect("mode implies the section");
             let conv = |m: &[rampart::profile::IdMapping]| -> Result<IdMaps, String> {
                 let maps = m
                     .iter()
-                    .map(|x| IdMap::new(x.container_id, x.host_id, x.size).map_err(|e| e.to_string()))
+                    .map(|x| {
+                        IdMap::new(x.container_id, x.host_id, x.size).map_err(|e| e.to_string())
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 IdMaps::new(maps).map_err(|e| e.to_string())
             };
-            let gid_src = if u.gid_mappings.is_empty() { &u.uid_mappings } else { &u.gid_mappings };
+            let gid_src = if u.gid_mappings.is_empty() {
+                &u.uid_mappings
+            } else {
+                &u.gid_mappings
+            };
             match (conv(&u.uid_mappings), conv(gid_src)) {
                 (Ok(a), Ok(b)) => Some((a, b, None)),
                 (Err(e), _) | (_, Err(e)) => return fail(format!("userNamespace mappings: {e}")),
@@ -238,11 +273,15 @@ pub fn run(args: Args) -> u8 {
             Err(e) => return fail(format!("socketpair: {e}")),
         };
         // The child's end must survive exec: clear its close-on-exec flag.
-        if let Err(e) = nix::fcntl::fcntl(theirs.as_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())) {
+        if let Err(e) = nix::fcntl::fcntl(
+            theirs.as_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        ) {
             return fail(format!("fcntl: {e}"));
         }
         use std::os::fd::AsRawFd;
-        cmd.arg("--userns-sync-fd").arg(theirs.as_raw_fd().to_string());
+        cmd.arg("--userns-sync-fd")
+            .arg(theirs.as_raw_fd().to_string());
         sync = Some((ours, theirs));
     }
     cmd.arg("--").args(&args.command);
@@ -261,7 +300,10 @@ pub fn run(args: Args) -> u8 {
                 rampart_userns::write_maps(pid, uid, gid, MapWriter::Auto, Path::new("/proc"))
                     .map_err(|e| format!("cannot write the ID maps: {e}"))
             })
-            .and_then(|_| ours.write_all(&[1]).map_err(|e| format!("cannot signal the enforcer: {e}")));
+            .and_then(|_| {
+                ours.write_all(&[1])
+                    .map_err(|e| format!("cannot signal the enforcer: {e}"))
+            });
         if let Err(e) = handshake {
             let _ = child.kill();
             let _ = child.wait();

@@ -192,8 +192,11 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
 
 fn strings(cx: &mut Cx, name: &str, val: &Value) -> Option<Vec<String>> {
     let set = val.get("set").and_then(Value::as_array);
-    let out: Option<Vec<String>> =
-        set.map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect());
+    let out: Option<Vec<String>> = set.map(|s| {
+        s.iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    });
     match out {
         Some(o) if !o.is_empty() && o.len() == set.map_or(0, Vec::len) => Some(o),
         _ => {
@@ -267,11 +270,8 @@ fn seccomp(cx: &mut Cx, name: &str, val: &Value, groups: &GroupSet) -> Option<Ge
                 names.push(s.clone());
             } else {
                 let at = cx.find_name(&s);
-                let mut d = Diagnostic::error(
-                    "unknown-group",
-                    format!("unknown syscall group `{s}`"),
-                    at,
-                );
+                let mut d =
+                    Diagnostic::error("unknown-group", format!("unknown syscall group `{s}`"), at);
                 let keys: Vec<String> = groups
                     .groups()
                     .iter()

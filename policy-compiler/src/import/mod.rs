@@ -16,9 +16,10 @@
 //! Semantics shared by the OCI, Docker and SPO importers (runc's, which
 //! libseccomp enforces):
 //! - a rule whose action equals the default action is dropped (runc skips it);
-//! - argument-less rules are emitted before rules with arguments, because
-//!   libseccomp lets an unconditional rule for a syscall override any
-//!   conditional one regardless of order; rampart's rules are first-match;
+//! - libseccomp lets an argument-less rule for a syscall override its rules
+//!   with arguments regardless of order, and rampart's rules are first-match:
+//!   such a rule moves in front of the first rule with arguments (and another
+//!   action) for the same syscall; all other rules keep the source order;
 //! - syscall numbers above the kernel table (newer syscalls) get
 //!   `errno(ENOSYS)` when the default action denies, else the default action.
 
@@ -140,8 +141,7 @@ fn detect_json(v: &Value) -> Option<Format> {
     if o.contains_key("defaultAction") {
         let docker = o.contains_key("archMap")
             || o.contains_key("defaultErrno")
-            || o
-                .get("syscalls")
+            || o.get("syscalls")
                 .and_then(Value::as_array)
                 .is_some_and(|s| {
                     s.iter().any(|r| {
@@ -206,7 +206,10 @@ impl Cx {
     pub fn short_name(&self) -> String {
         std::path::Path::new(&self.file.name)
             .file_name()
-            .map_or_else(|| self.file.name.clone(), |n| n.to_string_lossy().into_owned())
+            .map_or_else(
+                || self.file.name.clone(),
+                |n| n.to_string_lossy().into_owned(),
+            )
     }
 
     /// The first place `needle` occurs in the input (the whole file's start if nowhere).
@@ -347,6 +350,30 @@ pub(crate) struct GenRule {
     pub arches: Vec<Arch>,
     pub min_kernel: Option<String>,
     pub comment: Option<String>,
+}
+
+/// Orders rules for rampart's first-match semantics the way libseccomp decides:
+/// an argument-less rule for a syscall beats rules with arguments for it, so
+/// it moves in front of the first such rule with a different action. Every
+/// other rule keeps its source position.
+pub(crate) fn order_rules(rules: Vec<GenRule>) -> Vec<GenRule> {
+    let mut out: Vec<GenRule> = Vec::with_capacity(rules.len());
+    for r in rules {
+        let pos = if r.when.is_none() {
+            out.iter().position(|c| {
+                c.when.is_some()
+                    && c.action != r.action
+                    && c.names.iter().any(|n| r.names.contains(n))
+            })
+        } else {
+            None
+        };
+        match pos {
+            Some(p) => out.insert(p, r),
+            None => out.push(r),
+        }
+    }
+    out
 }
 
 /// A comparison in the profile's `when` language.
@@ -551,7 +578,10 @@ mod tests {
 
     #[test]
     fn detects_formats() {
-        assert_eq!(detect("{\"defaultAction\": \"SCMP_ACT_ERRNO\"}"), Some(Format::Oci));
+        assert_eq!(
+            detect("{\"defaultAction\": \"SCMP_ACT_ERRNO\"}"),
+            Some(Format::Oci)
+        );
         assert_eq!(
             detect("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"archMap\": []}"),
             Some(Format::Docker)
@@ -565,13 +595,18 @@ mod tests {
             Some(Format::Appc)
         );
         assert_eq!(
-            detect("{\"main\": {\"default_action\": \"trap\", \"filter_action\": \"allow\", \"filter\": []}}"),
+            detect(
+                "{\"main\": {\"default_action\": \"trap\", \"filter_action\": \"allow\", \"filter\": []}}"
+            ),
             Some(Format::Seccompiler)
         );
         assert_eq!(
             detect("apiVersion: security-profiles-operator.x-k8s.io/v1\nkind: SeccompProfile\n"),
             Some(Format::Spo)
         );
-        assert_eq!(detect("apiVersion: rampart.dev/v1\nkind: SecurityProfile\n"), None);
+        assert_eq!(
+            detect("apiVersion: rampart.dev/v1\nkind: SecurityProfile\n"),
+            None
+        );
     }
 }

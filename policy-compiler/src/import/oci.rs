@@ -11,8 +11,7 @@
 //!   `when` with `||`);
 //! - names no architecture knows are skipped with a warning;
 //! - a rule whose action equals the default action is skipped (runc does, to
-//!   avoid libseccomp's EEXIST); argument-less rules come before rules with
-//!   arguments (libseccomp lets them win).
+//!   avoid libseccomp's EEXIST); see [`super::order_rules`] for rule order.
 //!
 //! Docker's additions: `archMap` (the host's entry decides the filter's
 //! architectures: rendered as `native`, which is the same set on x86_64 and
@@ -127,7 +126,7 @@ pub(crate) fn import(cx: &mut Cx, format: Format, _opts: &ImportOptions) -> Opti
         )],
         ..Gen::default()
     };
-    g.seccomp = Some(seccomp(cx, &s, path, &source)?);
+    g.seccomp = Some(seccomp(cx, &s, path)?);
     Some(g)
 }
 
@@ -296,7 +295,7 @@ fn host_of(arch_map: Option<&[ArchMapEntry]>) -> Vec<(Arch, Arch)> {
     out
 }
 
-pub(crate) fn seccomp(cx: &mut Cx, s: &Seccomp, path: &str, source: &str) -> Option<GenSeccomp> {
+pub(crate) fn seccomp(cx: &mut Cx, s: &Seccomp, path: &str) -> Option<GenSeccomp> {
     let default_action = action(cx, &s.default_action, s.default_errno_ret)?;
     let mut notes = Vec::new();
     if s.default_action.is_empty() {
@@ -391,8 +390,7 @@ pub(crate) fn seccomp(cx: &mut Cx, s: &Seccomp, path: &str, source: &str) -> Opt
         ));
     }
     let hosts = host_of(s.arch_map.as_deref());
-    let mut plain = Vec::new();
-    let mut conditional = Vec::new();
+    let mut rules = Vec::new();
     let mut search_from = 0usize;
     for (i, call) in s.syscalls.iter().flatten().enumerate() {
         let from = format!("{path}syscalls[{i}]");
@@ -452,16 +450,11 @@ pub(crate) fn seccomp(cx: &mut Cx, s: &Seccomp, path: &str, source: &str) -> Opt
         ) {
             continue;
         }
-        if rule.when.is_some() {
-            conditional.push(rule);
-        } else {
-            plain.push(rule);
-        }
+        rules.push(rule);
     }
     if cx.diags.iter().any(|d| d.is_error()) {
         return None;
     }
-    plain.extend(conditional);
     Some(GenSeccomp {
         default_action,
         architectures,
@@ -469,7 +462,7 @@ pub(crate) fn seccomp(cx: &mut Cx, s: &Seccomp, path: &str, source: &str) -> Opt
         unknown_action: unknown_action_for(default_action),
         tsync,
         log,
-        rules: plain,
+        rules: super::order_rules(rules),
         notes,
     })
 }

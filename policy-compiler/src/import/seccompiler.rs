@@ -112,6 +112,16 @@ fn action(cx: &mut Cx, v: &Value, what: &str) -> Option<Action> {
     })
 }
 
+/// Kernel syscall names that rampart's table for `arch` spells differently
+/// (the tables come from the `syscalls` crate).
+fn table_alias(arch: Arch, name: &str) -> Option<&'static str> {
+    const ALIASES: &[(&str, &str)] = &[("newfstatat", "fstatat")];
+    ALIASES
+        .iter()
+        .find(|(k, t)| *k == name && arch.table().nr(t).is_some())
+        .map(|(_, t)| *t)
+}
+
 fn guess_arch(name: &str) -> Option<Arch> {
     let lower = name.to_ascii_lowercase();
     if lower.contains("x86_64") || lower.contains("amd64") {
@@ -167,9 +177,22 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
         let from = format!("{fname}.filter[{i}]");
         let at = cx.find_after(&format!("\"{}\"", e.syscall), from_pos);
         from_pos = at.range.end;
+        let mut syscall = e.syscall.clone();
         let known = match arch {
-            Some(a) => a.table().nr(&e.syscall).is_some(),
-            None => super::known_syscall(&e.syscall),
+            Some(a) if a.table().nr(&syscall).is_none() => match table_alias(a, &syscall) {
+                Some(t) => {
+                    cx.warn(
+                        "import-semantics",
+                        format!("{from}: rampart's {a} table calls `{syscall}` `{t}`; the rule uses `{t}`"),
+                        at.clone(),
+                    );
+                    syscall = t.to_string();
+                    true
+                }
+                None => false,
+            },
+            Some(_) => true,
+            None => super::known_syscall(&syscall),
         };
         if !known {
             let mut d = Diagnostic::error(
@@ -226,7 +249,9 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
                         continue;
                     }
                 },
-                Value::Object(o) if o.len() == 1 && o.get("masked_eq").is_some_and(Value::is_u64) => {
+                Value::Object(o)
+                    if o.len() == 1 && o.get("masked_eq").is_some_and(Value::is_u64) =>
+                {
                     ("==", o["masked_eq"].as_u64())
                 }
                 other => {
@@ -238,7 +263,9 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
                     continue;
                 }
             };
-            if dword && (c.val > u64::from(u32::MAX) || mask.is_some_and(|m| m > u64::from(u32::MAX))) {
+            if dword
+                && (c.val > u64::from(u32::MAX) || mask.is_some_and(|m| m > u64::from(u32::MAX)))
+            {
                 cx.error(
                     "constant-out-of-range",
                     format!("{from}: a dword comparison takes values up to 0xffffffff"),
@@ -250,7 +277,7 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
         }
         rules.push(GenRule {
             from,
-            names: vec![e.syscall.clone()],
+            names: vec![syscall],
             action: Some(filter_action),
             when: (!parts.is_empty()).then(|| parts.join(" && ")),
             comment: e.comment.clone().filter(|c| !c.trim().is_empty()),
@@ -273,7 +300,9 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
         name: Some(fname.clone()),
         seccomp: Some(GenSeccomp {
             default_action,
-            architectures: vec![arch.map_or_else(|| "native".to_string(), |a| a.name().to_string())],
+            architectures: vec![
+                arch.map_or_else(|| "native".to_string(), |a| a.name().to_string()),
+            ],
             arch_comment: None,
             // seccompiler returns the default action for every other number.
             unknown_action: default_action,

@@ -52,11 +52,7 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
     let doc = match (&opts.filter, docs.len()) {
         (_, 0) => {
             let at = Location::new(&cx.file, 0..0);
-            cx.error(
-                "missing-key",
-                "no SeccompProfile resource in this file",
-                at,
-            );
+            cx.error("missing-key", "no SeccompProfile resource in this file", at);
             return None;
         }
         (Some(f), _) => match docs.iter().position(|d| name_of(d) == *f) {
@@ -101,7 +97,7 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
     let name = name_of(doc);
     let source = cx.short_name();
     let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
-    let mut seccomp = spec_seccomp(cx, &spec, "spec.", &source)?;
+    let mut seccomp = spec_seccomp(cx, &spec, "spec.")?;
     let base_dir = opts.base_dir.clone().unwrap_or_else(|| {
         Path::new(&cx.file.name)
             .parent()
@@ -120,10 +116,7 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
             let at = cx.find(&b);
             cx.error(
                 "extends-cycle",
-                format!(
-                    "base profiles form a cycle: {} → {b}",
-                    seen.join(" → ")
-                ),
+                format!("base profiles form a cycle: {} → {b}", seen.join(" → ")),
                 at,
             );
             return None;
@@ -149,7 +142,7 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
                 .file_name()
                 .map_or_else(|| file.name.clone(), |n| n.to_string_lossy().into_owned())
         );
-        let got = spec_seccomp(&mut bcx, &bspec_mod, &prefix, &source);
+        let got = spec_seccomp(&mut bcx, &bspec_mod, &prefix);
         cx.diags.extend(bcx.diags);
         let got = got?;
         seccomp.rules.extend(got.rules);
@@ -160,9 +153,8 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
             .and_then(Value::as_str)
             .map(str::to_string);
     }
-    // Argument-less rules first across the merged list (libseccomp semantics).
-    let (plain, cond): (Vec<_>, Vec<_>) = seccomp.rules.into_iter().partition(|r| r.when.is_none());
-    seccomp.rules = plain.into_iter().chain(cond).collect();
+    // libseccomp's precedence across the merged list.
+    seccomp.rules = super::order_rules(std::mem::take(&mut seccomp.rules));
     let mut header = vec![format!(
         "Imported from {source} (Security Profiles Operator SeccompProfile `{name}`) by `rampart convert`."
     )];
@@ -185,7 +177,7 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
     })
 }
 
-fn spec_seccomp(cx: &mut Cx, spec: &Value, path: &str, source: &str) -> Option<GenSeccomp> {
+fn spec_seccomp(cx: &mut Cx, spec: &Value, path: &str) -> Option<GenSeccomp> {
     let mut spec = spec.clone();
     if let Some(o) = spec.as_object_mut() {
         for k in ["baseProfileName", "disabled", "listenerMetadata"] {
@@ -193,14 +185,10 @@ fn spec_seccomp(cx: &mut Cx, spec: &Value, path: &str, source: &str) -> Option<G
         }
     }
     let s: oci::Seccomp = cx.decode(spec, "SeccompProfile spec")?;
-    oci::seccomp(cx, &s, path, source)
+    oci::seccomp(cx, &s, path)
 }
 
-fn find_base(
-    cx: &mut Cx,
-    name: &str,
-    dir: &Path,
-) -> Option<(std::sync::Arc<SourceFile>, Value)> {
+fn find_base(cx: &mut Cx, name: &str, dir: &Path) -> Option<(std::sync::Arc<SourceFile>, Value)> {
     if name.starts_with("oci://") {
         let at = cx.find(name);
         cx.push(

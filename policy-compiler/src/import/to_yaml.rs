@@ -131,7 +131,7 @@ fn arch_list(arches: &[Arch]) -> Vec<String> {
     arches.iter().map(|a| a.name().to_string()).collect()
 }
 
-fn rule(out: &mut String, source: &str, r: &GenRule, groups: &GroupSet) {
+fn rule(out: &mut String, source: &str, r: &GenRule, groups: &GroupSet, profile_arches: &[Arch]) {
     let _ = writeln!(out, "    # from {source} {}", r.from);
     let names = if r.when.is_none() {
         match_groups(&r.names, groups)
@@ -149,7 +149,11 @@ fn rule(out: &mut String, source: &str, r: &GenRule, groups: &GroupSet) {
         let _ = writeln!(out, "      ifCapability: [{}]", r.if_caps.join(", "));
     }
     if !r.unless_caps.is_empty() {
-        let _ = writeln!(out, "      unlessCapability: [{}]", r.unless_caps.join(", "));
+        let _ = writeln!(
+            out,
+            "      unlessCapability: [{}]",
+            r.unless_caps.join(", ")
+        );
     }
     if !r.arches.is_empty() {
         let _ = writeln!(out, "      arches: [{}]", arch_list(&r.arches).join(", "));
@@ -162,7 +166,7 @@ fn rule(out: &mut String, source: &str, r: &GenRule, groups: &GroupSet) {
     let missing_somewhere = r.names.iter().any(|n| {
         !n.starts_with('@')
             && (if r.arches.is_empty() {
-                &Arch::ALL[..]
+                profile_arches
             } else {
                 &r.arches[..]
             })
@@ -172,13 +176,18 @@ fn rule(out: &mut String, source: &str, r: &GenRule, groups: &GroupSet) {
     if missing_somewhere {
         let _ = writeln!(out, "      acknowledge: [syscall-not-on-arch]");
     }
-    if let Some(c) = r.comment.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+    if let Some(c) = r
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         let _ = writeln!(out, "      comment: {}", quote(c));
     }
 }
 
 /// The profile as YAML text.
-pub fn render(g: &Gen, groups: &GroupSet) -> String {
+pub(crate) fn render(g: &Gen, groups: &GroupSet) -> String {
     let mut out = String::new();
     for h in &g.header {
         comment(&mut out, "", h);
@@ -238,12 +247,16 @@ pub fn render(g: &Gen, groups: &GroupSet) -> String {
             out.push_str("  log: true\n");
         }
         let source = source_name(&g.header);
+        // `native` stands for any host: judge names against every table.
+        let explicit: Option<Vec<Arch>> =
+            s.architectures.iter().map(|a| Arch::from_name(a)).collect();
+        let profile_arches = explicit.unwrap_or_else(|| Arch::ALL.to_vec());
         if s.rules.is_empty() {
             out.push_str("  syscalls: []\n");
         } else {
             out.push_str("  syscalls:\n");
             for r in &s.rules {
-                rule(&mut out, &source, r, groups);
+                rule(&mut out, &source, r, groups, &profile_arches);
             }
         }
         for n in &s.notes {
@@ -286,7 +299,10 @@ mod tests {
             .into_iter()
             .map(|s| s.value)
             .collect();
-        assert_eq!(match_groups(&members, &g), vec!["@default-allow".to_string()]);
+        assert_eq!(
+            match_groups(&members, &g),
+            vec!["@default-allow".to_string()]
+        );
         let mut more = members.clone();
         more.push("reboot".into());
         more.remove(0);

@@ -6,6 +6,7 @@
 //! Observers (print one result, exit 0 unless noted):
 //!   status                 Cap*/NoNewPrivs/Seccomp/Uid/Gid/Groups/SigIgn lines + UidMap
 //!   syscall NR [ARGS…]     raw syscall, prints `ret=R errno=E`
+//!   syscalls NR[,ARG…]…    each in order, one `ret=R errno=E` line per call
 //!   thread-syscall NR      the same on a spawned thread, then `survived`
 //!   mkdir PATH             prints `ok` or `errno=E`
 //!   write PATH             create/truncate and write, prints `ok` or `errno=E`
@@ -89,6 +90,17 @@ fn main() {
             let v: Vec<u64> = args[2..].iter().map(|s| num(s)).collect();
             let (r, e) = raw_syscall(num(a(1)) as i64, &v);
             println!("ret={r} errno={e}");
+        }
+        "syscalls" => {
+            // One `NR[,ARG…]` per argument, in order; one result line each
+            // (stdout is line-buffered, so a kill leaves the earlier lines).
+            for call in &args[1..] {
+                let mut it = call.split(',').map(num);
+                let nr = it.next().expect("syscalls: empty call") as i64;
+                let v: Vec<u64> = it.collect();
+                let (r, e) = raw_syscall(nr, &v);
+                println!("ret={r} errno={e}");
+            }
         }
         "thread-syscall" => {
             let nr = num(a(1)) as i64;
