@@ -133,7 +133,15 @@ pub fn apply(
     if let Some(fd) = opts.userns_sync_fd {
         k.unshare_userns().map_err(userns(Step::UsernsUnshare))?;
         report.applied(Step::UsernsUnshare);
+        //    The launcher writes our maps through /proc/<pid>/, whose files belong
+        //    to root while we are not dumpable: an unprivileged launcher could not
+        //    write them. Until the maps exist we hold nothing the launcher's user
+        //    did not already have, so dumpable is on only for the handshake.
+        k.prctl_flag(PrctlFlag::Dumpable, true)
+            .map_err(userns(Step::UsernsSync))?;
         k.sync_exchange(fd).map_err(userns(Step::UsernsSync))?;
+        k.prctl_flag(PrctlFlag::Dumpable, false)
+            .map_err(userns(Step::UsernsSync))?;
         report.applied(Step::UsernsSync);
         k.setresgid(0).map_err(userns(Step::UsernsRoot))?;
         k.setresuid(0).map_err(userns(Step::UsernsRoot))?;

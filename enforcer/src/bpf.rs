@@ -21,7 +21,12 @@ pub struct SockFilter {
 impl SockFilter {
     /// A non-jump statement (`BPF_STMT`).
     pub const fn stmt(code: u16, k: u32) -> Self {
-        SockFilter { code, jt: 0, jf: 0, k }
+        SockFilter {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        }
     }
     /// A jump (`BPF_JUMP`).
     pub const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Self {
@@ -31,7 +36,11 @@ impl SockFilter {
 
 impl fmt::Debug for SockFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{{ 0x{:02x}, {}, {}, 0x{:08x} }}", self.code, self.jt, self.jf, self.k)
+        write!(
+            f,
+            "{{ 0x{:02x}, {}, {}, 0x{:08x} }}",
+            self.code, self.jt, self.jf, self.k
+        )
     }
 }
 
@@ -108,7 +117,11 @@ pub mod data {
     /// machine of the given byte order: on big-endian machines (s390x) the high
     /// half comes first in memory.
     pub const fn arg_half(i: u32, high: bool, big_endian: bool) -> u32 {
-        if high != big_endian { arg_hi(i) } else { arg_lo(i) }
+        if high != big_endian {
+            arg_hi(i)
+        } else {
+            arg_lo(i)
+        }
     }
 }
 
@@ -132,11 +145,15 @@ pub mod ret {
 pub enum ProgramError {
     #[error("a seccomp program needs at least one instruction")]
     Empty,
-    #[error("the program has {len} instructions; the kernel accepts at most {MAX_INSNS} per filter")]
+    #[error(
+        "the program has {len} instructions; the kernel accepts at most {MAX_INSNS} per filter"
+    )]
     TooLong { len: usize },
     #[error("instruction {pc}: opcode 0x{code:02x} is not allowed in seccomp filters")]
     BadOpcode { pc: usize, code: u16 },
-    #[error("instruction {pc}: load from offset {k} is outside struct seccomp_data or not 4-byte aligned")]
+    #[error(
+        "instruction {pc}: load from offset {k} is outside struct seccomp_data or not 4-byte aligned"
+    )]
     BadLoad { pc: usize, k: u32 },
     #[error("instruction {pc}: scratch memory slot {k} does not exist (16 slots)")]
     BadMemSlot { pc: usize, k: u32 },
@@ -231,10 +248,8 @@ fn check_mem_init(insns: &[SockFilter]) -> Result<(), ProgramError> {
         let mut mem = valid[pc];
         match ins.code {
             c if c == ST || c == STX => mem |= 1 << ins.k,
-            c if c == LD | MEM || c == LDX | MEM => {
-                if mem & (1 << ins.k) == 0 {
-                    return Err(ProgramError::UninitializedMem { pc, k: ins.k });
-                }
+            c if (c == LD | MEM || c == LDX | MEM) && mem & (1 << ins.k) == 0 => {
+                return Err(ProgramError::UninitializedMem { pc, k: ins.k });
             }
             _ => {}
         }
@@ -300,11 +315,13 @@ impl SeccompProgram {
 
     /// Parses and validates the raw format written by [`Self::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProgramError> {
-        if bytes.len() % 8 != 0 {
+        if !bytes.len().is_multiple_of(8) {
             return Err(ProgramError::BadByteLength { len: bytes.len() });
         }
         if bytes.len() / 8 > MAX_INSNS {
-            return Err(ProgramError::TooLong { len: bytes.len() / 8 });
+            return Err(ProgramError::TooLong {
+                len: bytes.len() / 8,
+            });
         }
         let insns = bytes
             .chunks_exact(8)
@@ -341,21 +358,42 @@ mod tests {
 
     #[test]
     fn rejects_what_the_kernel_rejects() {
-        assert_eq!(SeccompProgram::new(vec![]).unwrap_err(), ProgramError::Empty);
+        assert_eq!(
+            SeccompProgram::new(vec![]).unwrap_err(),
+            ProgramError::Empty
+        );
         let long = vec![ret_allow(); MAX_INSNS + 1];
-        assert!(matches!(SeccompProgram::new(long), Err(ProgramError::TooLong { .. })));
+        assert!(matches!(
+            SeccompProgram::new(long),
+            Err(ProgramError::TooLong { .. })
+        ));
         let bad_load = vec![SockFilter::stmt(LD | W | ABS, 2), ret_allow()];
-        assert!(matches!(check(&bad_load), Err(ProgramError::BadLoad { .. })));
+        assert!(matches!(
+            check(&bad_load),
+            Err(ProgramError::BadLoad { .. })
+        ));
         let byte_load = vec![SockFilter::stmt(LD | B | ABS, 0), ret_allow()];
-        assert!(matches!(check(&byte_load), Err(ProgramError::BadOpcode { .. })));
+        assert!(matches!(
+            check(&byte_load),
+            Err(ProgramError::BadOpcode { .. })
+        ));
         let jump_out = vec![SockFilter::jump(JMP | JEQ | K, 0, 1, 0), ret_allow()];
-        assert!(matches!(check(&jump_out), Err(ProgramError::JumpOutOfRange { .. })));
+        assert!(matches!(
+            check(&jump_out),
+            Err(ProgramError::JumpOutOfRange { .. })
+        ));
         let ja_out = vec![SockFilter::stmt(JMP | JA, 1), ret_allow()];
-        assert!(matches!(check(&ja_out), Err(ProgramError::JumpOutOfRange { .. })));
+        assert!(matches!(
+            check(&ja_out),
+            Err(ProgramError::JumpOutOfRange { .. })
+        ));
         let no_ret = vec![ret_allow(), SockFilter::stmt(LD | W | ABS, 0)];
         assert_eq!(check(&no_ret), Err(ProgramError::NoFinalReturn));
         let uninit = vec![SockFilter::stmt(LD | MEM, 3), ret_allow()];
-        assert!(matches!(check(&uninit), Err(ProgramError::UninitializedMem { .. })));
+        assert!(matches!(
+            check(&uninit),
+            Err(ProgramError::UninitializedMem { .. })
+        ));
         let div0 = vec![SockFilter::stmt(ALU | DIV | K, 0), ret_allow()];
         assert_eq!(check(&div0), Err(ProgramError::DivByZero { pc: 0 }));
         let shift = vec![SockFilter::stmt(ALU | LSH | K, 32), ret_allow()];
@@ -374,7 +412,10 @@ mod tests {
             SockFilter::stmt(LD | MEM, 0),
             SockFilter::stmt(RET | A, 0),
         ];
-        assert!(matches!(check(&after_ret), Err(ProgramError::UninitializedMem { pc: 1, .. })));
+        assert!(matches!(
+            check(&after_ret),
+            Err(ProgramError::UninitializedMem { pc: 1, .. })
+        ));
         // Written before the ret, read after it: the kernel accepts this.
         let written = vec![
             SockFilter::stmt(ST, 2),
@@ -391,7 +432,10 @@ mod tests {
             SockFilter::stmt(LD | MEM, 2),
             SockFilter::stmt(RET | A, 0),
         ];
-        assert!(matches!(check(&skipped), Err(ProgramError::UninitializedMem { pc: 2, .. })));
+        assert!(matches!(
+            check(&skipped),
+            Err(ProgramError::UninitializedMem { pc: 2, .. })
+        ));
     }
 
     #[test]

@@ -41,6 +41,7 @@ impl Call {
     pub fn step(&self, index_in_userns: bool) -> Step {
         match self {
             Call::ThreadCount => Step::SingleThread,
+            Call::Prctl(PrctlFlag::Dumpable, _) if index_in_userns => Step::UsernsSync,
             Call::Prctl(PrctlFlag::Dumpable, _) => Step::Dumpable,
             Call::Prctl(PrctlFlag::NoNewPrivs, _) => Step::NoNewPrivs,
             Call::Prctl(PrctlFlag::KeepCaps, _) => Step::Keepcaps,
@@ -249,7 +250,14 @@ mod tests {
             Features,
         ];
         if userns {
-            v.extend([UnshareUserns, SyncExchange(5), Setresgid(0), Setresuid(0)]);
+            v.extend([
+                UnshareUserns,
+                Prctl(PrctlFlag::Dumpable, true),
+                SyncExchange(5),
+                Prctl(PrctlFlag::Dumpable, false),
+                Setresgid(0),
+                Setresuid(0),
+            ]);
         }
         v.extend([
             Personality(8),
@@ -319,7 +327,7 @@ mod tests {
         for nnp in [true, false] {
             for userns in [false, true] {
                 let calls = expected(nnp, userns);
-                let userns_range = if userns { 5..9 } else { 0..0 };
+                let userns_range = if userns { 5..11 } else { 0..0 };
                 for (i, call) in calls.iter().enumerate() {
                     let mut k = RecordingKernel {
                         fail_at: Some((i, libc::EPERM)),

@@ -17,6 +17,7 @@ pub mod import;
 pub mod kube;
 pub mod lint;
 pub mod lower;
+pub mod pipeline;
 pub mod profile;
 pub mod reference;
 pub mod resolve;

@@ -21,6 +21,12 @@ struct Cli {
 enum Command {
     /// Check profiles and syscall-group files; exit 0 clean, 1 findings, 2 usage or unreadable input.
     Lint(cli::lint::Args),
+    /// Compile a profile: seccomp BPF, disassembly, statistics, or a policy blob for the enforcer.
+    Compile(cli::compile::Args),
+    /// Simulate one syscall against a profile's filter: decision, rule, instructions.
+    Explain(cli::explain::Args),
+    /// Run a program under a profile (compile, user namespace, enforcer, exec).
+    Run(cli::run::Args),
     /// List the syscall groups, or the syscalls of one group.
     Groups(cli::groups::Args),
     /// Convert an OCI, Docker, SPO, appc or seccompiler profile to rampart YAML.
@@ -33,6 +39,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Lint(a) => cli::lint::run(a),
+        Command::Compile(a) => cli::compile::run(a),
+        Command::Explain(a) => cli::explain::run(a),
+        Command::Run(a) => cli::run::run(a),
         Command::Groups(a) => cli::groups::run(a),
         Command::Convert(a) => cli::convert::run(a),
         Command::Resolve(a) => cli::resolve_pod::run(a),

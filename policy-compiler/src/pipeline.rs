@@ -58,7 +58,12 @@ pub fn compile_file(file: Arc<SourceFile>, opts: &Options) -> Result<CompiledPro
         Some(ir) => Some(seccomp::compile(ir).map_err(|e| Failure::Seccomp(e.to_string()))?),
         None => None,
     };
-    Ok(CompiledProfile { resolved, ir, filter, warnings: diags })
+    Ok(CompiledProfile {
+        resolved,
+        ir,
+        filter,
+        warnings: diags,
+    })
 }
 
 impl CompiledProfile {

@@ -116,6 +116,16 @@ fn replay_blob() {
     replay("blob");
 }
 
+#[test]
+fn replay_bpf_check_simulate() {
+    replay("bpf_check_simulate");
+}
+
+#[test]
+fn replay_seccomp_emit() {
+    replay("seccomp_emit");
+}
+
 /// The committed `seed-*.blob` files (what the encoder made of
 /// [`fuzzing::seed_blobs`]'s policies) still decode, so the blob seeds keep
 /// reaching past the header checks. (They are not compared byte for byte: a

@@ -38,3 +38,23 @@ pub fn require_root() {
         "the live enforcer tests need to run as root (effective uid 0), got `{uid_line}`"
     );
 }
+
+/// The `rampart` binary from the same target directory (built by
+/// `cargo test --workspace`, whose `rampart` tests need it); `RAMPART_BIN` overrides.
+pub fn rampart_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RAMPART_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("test binary lives in <target>/<profile>/deps")
+        .join("rampart");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the workspace's tests (`cargo test --workspace`) or `cargo build -p rampart` first",
+        bin.display()
+    );
+    bin
+}

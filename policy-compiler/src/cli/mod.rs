@@ -1,9 +1,12 @@
 //! The `rampart` subcommands. Each returns the process exit code.
 
+pub mod compile;
 pub mod convert;
+pub mod explain;
 pub mod groups;
 pub mod lint;
 pub mod resolve_pod;
+pub mod run;
 
 use rampart::arch::Arch;
 

@@ -53,17 +53,26 @@ pub struct Contributor {
 pub enum EmitError {
     #[error(
         "the filter needs {len} instructions but the kernel accepts at most {max} per filter; largest contributors: {}",
-        top.iter().map(|c| format!("{} ({} instructions)", c.description, c.instructions)).collect::<Vec<_>>().join("; ")
+        describe(.top)
     )]
     TooLarge {
         len: usize,
         max: usize,
         top: Vec<Contributor>,
     },
+    #[error("internal compiler error: layout: {0}")]
+    Layout(String),
     #[error("invalid seccomp IR: {0}")]
     InvalidIr(String),
     #[error("internal compiler error: emitted program refused by the kernel checks: {0}")]
     Internal(#[from] bpf::ProgramError),
+}
+
+fn describe(top: &[Contributor]) -> String {
+    top.iter()
+        .map(|c| format!("{} ({} instructions)", c.description, c.instructions))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Above this many segments in one tree, the DP is replaced by a balanced tree.
@@ -84,11 +93,18 @@ enum Tgt {
 enum P {
     Label(usize),
     /// `ld [off]`, then `and #mask` when a mask is given.
-    Load { off: u32, mask: Option<u32> },
+    Load {
+        off: u32,
+        mask: Option<u32>,
+    },
     And(u32),
-    Jmp { op: u16, k: u32, jt: Tgt, jf: Tgt },
+    Jmp {
+        op: u16,
+        k: u32,
+        jt: Tgt,
+        jf: Tgt,
+    },
     Ja(Tgt),
-    Ret(u32),
 }
 
 impl P {
@@ -166,6 +182,7 @@ fn meet(a: Option<AState>, b: Option<AState>) -> Option<AState> {
 }
 
 /// Jump threading, dead code removal and redundant-load elimination.
+#[allow(clippy::needless_range_loop)] // several parallel arrays per item
 fn optimize(code: &mut Code, entry_state: AState) {
     // 1. Threading: a label whose first instruction is `ja t` or `ret v` is
     //    replaced by `t` / `R(v)` wherever it is targeted.
@@ -187,7 +204,6 @@ fn optimize(code: &mut Code, entry_state: AState) {
             let Tgt::L(l) = t else { return t };
             match first_insn.get(&l).map(|&i| code.items[i].0) {
                 Some(P::Ja(next)) => t = next,
-                Some(P::Ret(v)) => return Tgt::R(v),
                 _ => return t,
             }
         }
@@ -295,7 +311,7 @@ fn optimize(code: &mut Code, entry_state: AState) {
                     AState::Unknown => AState::Unknown,
                 });
             }
-            P::Jmp { .. } | P::Ja(_) | P::Ret(_) => {
+            P::Jmp { .. } | P::Ja(_) => {
                 for t in p.targets() {
                     if let Tgt::L(l) = t {
                         let v = meet(incoming.get(&l).copied(), Some(cur));
@@ -337,7 +353,6 @@ fn measure(code: &Code) -> (u32, u32) {
             P::Load { .. } | P::And(_) => p.real_len() as u32 + dist[i + 1],
             P::Jmp { jt, jf, .. } => 1 + cost(jt, &label_dist).max(cost(jf, &label_dist)),
             P::Ja(t) => 1 + cost(t, &label_dist),
-            P::Ret(_) => 1,
         };
     }
     let size = code.items.iter().map(|(p, _)| p.real_len() as u32).sum();
@@ -566,7 +581,8 @@ fn implied(facts: &[(Test, bool)], t: &Test) -> Option<bool> {
             _ => None,
         };
         if let Some(v) = exact {
-            if a.mask == b.mask || a.mask == u32::MAX {
+            // b's masked bits are a subset of the known ones.
+            if b.mask & !a.mask == 0 {
                 return Some(b.eval_on(v));
             }
             continue;
@@ -766,7 +782,7 @@ impl Body {
     }
 
     /// Emits the rule chain; returns its entry.
-    fn gen(&self, code: &mut Code) -> Tgt {
+    fn emit_into(&self, code: &mut Code) -> Tgt {
         let rules = &self.rules;
         let labels: Vec<Vec<usize>> = rules
             .iter()
@@ -818,7 +834,10 @@ enum Leaf {
     Ret(u32),
     Body(usize),
     /// `jset #X32_SYSCALL_BIT`: x32 numbers to `x32`, the rest to `base`.
-    Guard { base: usize, x32: X32Target },
+    Guard {
+        base: usize,
+        x32: X32Target,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -944,7 +963,10 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
                         consider(1 + info(j).size + prev[idx(i, j - 1)], JEQ_HI);
                     }
                     for k in i..j {
-                        consider(1 + prev[idx(i, k)] + prev[idx(k + 1, j)], SPLIT + (k - i) as u32);
+                        consider(
+                            1 + prev[idx(i, k)] + prev[idx(k + 1, j)],
+                            SPLIT + (k - i) as u32,
+                        );
                     }
                 }
                 cur[idx(i, j)] = best.min(INF);
@@ -1087,8 +1109,11 @@ struct Gen<'a> {
     info: Vec<LeafInfo>,
     bodies: Vec<Body>,
     body_ids: HashMap<BodyKey, usize>,
-    /// Emitted code per leaf (memoised so shared leaves are emitted once).
-    leaf_tgt: HashMap<usize, Tgt>,
+    /// The label of each non-`ret` leaf's code. That code is emitted once,
+    /// after every tree (guards, then the x32 tree, then rule bodies), so that
+    /// every reference to it jumps forward.
+    leaf_label: HashMap<usize, usize>,
+    pending: Vec<usize>,
     x32_tree: Option<(Vec<Seg>, Node)>,
     x32_label: Option<usize>,
 }
@@ -1103,7 +1128,8 @@ impl<'a> Gen<'a> {
             info: Vec::new(),
             bodies: Vec::new(),
             body_ids: HashMap::new(),
-            leaf_tgt: HashMap::new(),
+            leaf_label: HashMap::new(),
+            pending: Vec::new(),
             x32_tree: None,
             x32_label: None,
         }
@@ -1166,7 +1192,7 @@ impl<'a> Gen<'a> {
         };
         // Measure the body alone: A holds nr on entry.
         let mut scratch = Code::default();
-        let entry = self.bodies[id].gen(&mut scratch);
+        let entry = self.bodies[id].emit_into(&mut scratch);
         let mut c = Code {
             items: vec![(P::Ja(entry), None)],
             next_label: scratch.next_label,
@@ -1184,7 +1210,7 @@ impl<'a> Gen<'a> {
         let max = a.max_known_nr;
         let mut segs = Vec::new();
         let mut cursor: u64 = 0;
-        let mut gap = |segs: &mut Vec<Seg>, from: u64, to: u64| {
+        let gap = |segs: &mut Vec<Seg>, from: u64, to: u64| {
             // [from, to] inclusive, to may be < from (empty).
             if from > to {
                 return;
@@ -1207,14 +1233,17 @@ impl<'a> Gen<'a> {
                 });
             }
         };
-        let nrs: Vec<u32> = a.syscalls.keys().copied().filter(|&nr| a.reaches(nr)).collect();
+        let nrs: Vec<u32> = a
+            .syscalls
+            .keys()
+            .copied()
+            .filter(|&nr| a.reaches(nr))
+            .collect();
         for nr in nrs {
-            gap(&mut segs, cursor, u64::from(nr) - 1);
-            let (leaf, origin) = if cursor <= u64::from(nr) {
-                self.rules_leaf(a, nr)
-            } else {
-                continue;
-            };
+            if u64::from(nr) > cursor {
+                gap(&mut segs, cursor, u64::from(nr) - 1);
+            }
+            let (leaf, origin) = self.rules_leaf(a, nr);
             segs.push(Seg {
                 lo: nr,
                 hi: nr,
@@ -1348,11 +1377,49 @@ impl<'a> Gen<'a> {
             let ja = self.code.push(P::Ja(Tgt::R(bad)), None);
             let t = self.emit_node(node, segs);
             self.code.patch(ja, P::Ja(t));
-            if let (Some(l), Some((xsegs, xnode))) = (self.x32_label.take(), self.x32_tree.take()) {
-                self.code.place(l);
+        }
+        // Shared leaf code: guards first (they jump to the x32 tree and to
+        // bodies), then the x32 tree, then the bodies.
+        let mut done = 0;
+        while done < self.pending.len() {
+            let leaf = self.pending[done];
+            done += 1;
+            if let Leaf::Guard { base, x32 } = self.leaves[leaf] {
+                self.code.place(self.leaf_label[&leaf]);
+                let jt = match x32 {
+                    X32Target::Ret(v) => Tgt::R(v),
+                    X32Target::Tree => {
+                        Tgt::L(*self.x32_label.get_or_insert_with(|| self.code.label()))
+                    }
+                };
+                let jf = self.leaf_target(base);
+                self.code.push(
+                    P::Jmp {
+                        op: op::JMP | op::JSET | op::K,
+                        k: X32_SYSCALL_BIT,
+                        jt,
+                        jf,
+                    },
+                    None,
+                );
+            }
+        }
+        if let (Some(l), Some((xsegs, xnode))) = (self.x32_label.take(), self.x32_tree.take()) {
+            self.code.place(l);
+            let ja = self.code.push(P::Ja(Tgt::R(bad)), None);
+            let t = self.emit_node(&xnode, &xsegs);
+            self.code.patch(ja, P::Ja(t));
+        }
+        let mut done = 0;
+        while done < self.pending.len() {
+            let leaf = self.pending[done];
+            done += 1;
+            if let Leaf::Body(b) = self.leaves[leaf] {
+                self.code.place(self.leaf_label[&leaf]);
                 let ja = self.code.push(P::Ja(Tgt::R(bad)), None);
-                let t = self.emit_node(&xnode, &xsegs);
-                self.code.patch(ja, P::Ja(t));
+                let body = self.bodies[b].clone();
+                let entry = body.emit_into(&mut self.code);
+                self.code.patch(ja, P::Ja(entry));
             }
         }
         Ok(())
@@ -1360,7 +1427,7 @@ impl<'a> Gen<'a> {
 
     fn emit_node(&mut self, node: &Node, segs: &[Seg]) -> Tgt {
         match node {
-            Node::Leaf(s) => self.leaf_target(segs[*s].leaf, segs[*s].origin),
+            Node::Leaf(s) => self.leaf_target(segs[*s].leaf),
             Node::Split { at, left, right } => {
                 let l = self.code.new_placed();
                 let origin = segs[first_seg(right)].origin;
@@ -1382,7 +1449,7 @@ impl<'a> Gen<'a> {
                 let l = self.code.new_placed();
                 let seg = segs[*hit];
                 let idx = self.code.push(P::Ja(Tgt::R(0)), seg.origin);
-                let jt = self.leaf_target(seg.leaf, seg.origin);
+                let jt = self.leaf_target(seg.leaf);
                 let jf = self.emit_node(rest, segs);
                 self.code.patch(
                     idx,
@@ -1398,41 +1465,18 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn leaf_target(&mut self, leaf: usize, origin: Option<OriginId>) -> Tgt {
-        if let Some(&t) = self.leaf_tgt.get(&leaf) {
-            return t;
+    /// The target for a leaf: a shared `ret`, or the label of its code (queued).
+    fn leaf_target(&mut self, leaf: usize) -> Tgt {
+        if let Leaf::Ret(v) = self.leaves[leaf] {
+            return Tgt::R(v);
         }
-        let t = match self.leaves[leaf] {
-            Leaf::Ret(v) => return Tgt::R(v),
-            Leaf::Body(b) => {
-                let body = self.bodies[b].clone();
-                body.gen(&mut self.code)
-            }
-            Leaf::Guard { base, x32 } => {
-                let l = self.code.new_placed();
-                let idx = self.code.push(P::Ja(Tgt::R(0)), origin);
-                let jt = match x32 {
-                    X32Target::Ret(v) => Tgt::R(v),
-                    X32Target::Tree => {
-                        let x = *self.x32_label.get_or_insert_with(|| self.code.label());
-                        Tgt::L(x)
-                    }
-                };
-                let jf = self.leaf_target(base, origin);
-                self.code.patch(
-                    idx,
-                    P::Jmp {
-                        op: op::JMP | op::JSET | op::K,
-                        k: X32_SYSCALL_BIT,
-                        jt,
-                        jf,
-                    },
-                );
-                Tgt::L(l)
-            }
-        };
-        self.leaf_tgt.insert(leaf, t);
-        t
+        if let Some(&l) = self.leaf_label.get(&leaf) {
+            return Tgt::L(l);
+        }
+        let l = self.code.label();
+        self.leaf_label.insert(leaf, l);
+        self.pending.push(leaf);
+        Tgt::L(l)
     }
 }
 
@@ -1518,10 +1562,6 @@ fn lower(code: &Code) -> (Vec<Entry>, usize) {
                 jf: t,
                 origin: o,
             })),
-            P::Ret(v) => {
-                rets.insert(v);
-                out.push(r(op::RET | op::K, v, o));
-            }
         }
     }
     // Shared returns, most used first would not matter: all are leaves.
@@ -1531,7 +1571,9 @@ fn lower(code: &Code) -> (Vec<Entry>, usize) {
     (out, code.next_label)
 }
 
-fn layout(mut es: Vec<Entry>, mut next_label: usize) -> (Vec<SockFilter>, Vec<Option<OriginId>>) {
+type Laid = (Vec<SockFilter>, Vec<Option<OriginId>>);
+
+fn layout(mut es: Vec<Entry>, mut next_label: usize) -> Result<Laid, EmitError> {
     loop {
         let mut label_pc: HashMap<usize, usize> = HashMap::new();
         let mut rets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
@@ -1559,30 +1601,62 @@ fn layout(mut es: Vec<Entry>, mut next_label: usize) -> (Vec<SockFilter>, Vec<Op
             };
             to.checked_sub(pc + 1)
         };
-        let mut fix: Option<(usize, bool)> = None;
+        // Every jump that cannot reach its target, last first, so that one
+        // `ret` copy can serve several earlier jumps.
+        let mut pcs = Vec::with_capacity(es.len());
         let mut pc = 0;
-        for (ei, e) in es.iter().enumerate() {
-            let Entry::I(r) = e else { continue };
-            if is_cond_jump(r.code) {
-                for (is_t, t) in [(true, r.jt), (false, r.jf)] {
-                    if dist(t, pc).is_none_or(|d| d > 255) {
-                        fix = Some((ei, is_t));
-                        break;
-                    }
-                }
+        for e in &es {
+            pcs.push(pc);
+            if matches!(e, Entry::I(_)) {
+                pc += 1;
             }
-            if fix.is_some() {
-                break;
-            }
-            pc += 1;
         }
-        let Some((ei, is_t)) = fix else {
+        let mut fixes: Vec<(usize, bool)> = Vec::new();
+        let mut planned_rets: Vec<(u32, usize)> = Vec::new();
+        for ei in (0..es.len()).rev() {
+            let Entry::I(r) = es[ei] else { continue };
+            let pc = pcs[ei];
+            if r.code == op::JMP | op::JA {
+                if dist(r.jt, pc).is_none() {
+                    return Err(EmitError::Layout(format!(
+                        "ja at {pc} cannot reach {:?}",
+                        r.jt
+                    )));
+                }
+                continue;
+            }
+            if !is_cond_jump(r.code) {
+                continue;
+            }
+            for (is_t, t) in [(true, r.jt), (false, r.jf)] {
+                if dist(t, pc).is_some_and(|d| d <= 255) {
+                    continue;
+                }
+                match t {
+                    Tgt::L(l) if label_pc.get(&l).is_none_or(|&to| to <= pc) => {
+                        return Err(EmitError::Layout(format!("jump at {pc} goes backwards")));
+                    }
+                    Tgt::R(v) => {
+                        if planned_rets
+                            .iter()
+                            .any(|&(w, at)| w == v && at > pc && at - pc < 200)
+                        {
+                            continue;
+                        }
+                        planned_rets.push((v, pc + 1));
+                    }
+                    Tgt::L(_) => {}
+                }
+                fixes.push((ei, is_t));
+            }
+        }
+        if fixes.is_empty() {
             // Encode.
             let mut insns = Vec::with_capacity(pc);
             let mut origins = Vec::with_capacity(pc);
-            let mut pc = 0;
-            for e in &es {
+            for (ei, e) in es.iter().enumerate() {
                 let Entry::I(r) = e else { continue };
+                let pc = pcs[ei];
                 let d = |t| dist(t, pc).unwrap_or(0);
                 let ins = if r.code == op::JMP | op::JA {
                     SockFilter::stmt(r.code, d(r.jt) as u32)
@@ -1593,42 +1667,44 @@ fn layout(mut es: Vec<Entry>, mut next_label: usize) -> (Vec<SockFilter>, Vec<Op
                 };
                 insns.push(ins);
                 origins.push(r.origin);
-                pc += 1;
             }
-            return (insns, origins);
-        };
-        let Entry::I(mut r) = es[ei] else { continue };
-        let t = if is_t { r.jt } else { r.jf };
-        let tramp = match t {
-            Tgt::R(v) => vec![Entry::I(Real {
-                code: op::RET | op::K,
-                k: v,
-                jt: t,
-                jf: t,
-                origin: r.origin,
-            })],
-            Tgt::L(_) => {
-                let l = next_label;
-                next_label += 1;
-                if is_t {
-                    r.jt = Tgt::L(l);
-                } else {
-                    r.jf = Tgt::L(l);
+            return Ok((insns, origins));
+        }
+        // `fixes` is in descending entry order: inserting keeps earlier indices.
+        for (ei, is_t) in fixes {
+            let Entry::I(mut r) = es[ei] else { continue };
+            let t = if is_t { r.jt } else { r.jf };
+            let tramp = match t {
+                Tgt::R(v) => vec![Entry::I(Real {
+                    code: op::RET | op::K,
+                    k: v,
+                    jt: t,
+                    jf: t,
+                    origin: r.origin,
+                })],
+                Tgt::L(_) => {
+                    let l = next_label;
+                    next_label += 1;
+                    if is_t {
+                        r.jt = Tgt::L(l);
+                    } else {
+                        r.jf = Tgt::L(l);
+                    }
+                    es[ei] = Entry::I(r);
+                    vec![
+                        Entry::Label(l),
+                        Entry::I(Real {
+                            code: op::JMP | op::JA,
+                            k: 0,
+                            jt: t,
+                            jf: t,
+                            origin: r.origin,
+                        }),
+                    ]
                 }
-                es[ei] = Entry::I(r);
-                vec![
-                    Entry::Label(l),
-                    Entry::I(Real {
-                        code: op::JMP | op::JA,
-                        k: 0,
-                        jt: t,
-                        jf: t,
-                        origin: r.origin,
-                    }),
-                ]
-            }
-        };
-        es.splice(ei + 1..ei + 1, tramp);
+            };
+            es.splice(ei + 1..ei + 1, tramp);
+        }
     }
 }
 
@@ -1667,7 +1743,17 @@ pub fn emit(ir: &FilterIr) -> Result<Emitted, EmitError> {
     let mut code = g.code;
     optimize(&mut code, AState::Unknown);
     let (entries, next_label) = lower(&code);
-    let (insns, origins) = layout(entries, next_label);
+    // Layout only adds instructions: give up early on hopeless sizes.
+    let estimate: usize = code.items.iter().map(|(p, _)| p.real_len()).sum();
+    if estimate > bpf::MAX_INSNS {
+        let origins: Vec<Option<OriginId>> = code
+            .items
+            .iter()
+            .flat_map(|(p, o)| std::iter::repeat_n(*o, p.real_len()))
+            .collect();
+        return Err(too_large(ir, &origins));
+    }
+    let (insns, origins) = layout(entries, next_label)?;
     if insns.len() > bpf::MAX_INSNS {
         return Err(too_large(ir, &origins));
     }
@@ -1691,7 +1777,11 @@ fn too_large(ir: &FilterIr, origins: &[Option<OriginId>]) -> EmitError {
             instructions,
         })
         .collect();
-    top.sort_by(|a, b| b.instructions.cmp(&a.instructions).then(a.origin.cmp(&b.origin)));
+    top.sort_by(|a, b| {
+        b.instructions
+            .cmp(&a.instructions)
+            .then(a.origin.cmp(&b.origin))
+    });
     top.truncate(8);
     EmitError::TooLarge {
         len: origins.len(),

@@ -1,3 +1,79 @@
 //! The seccomp back end: IR → BPF, optimized, then proven equal to the IR.
+//!
+//! One module per stage: [`emit`] (IR → program), [`simulate`] (a cBPF
+//! interpreter and the kernel's action-cache analysis), [`verify`] (translation
+//! validation against [`ir::FilterIr::evaluate`]), [`stats`] (size and executed
+//! path lengths) and [`disasm`] (annotated text). [`compile`] runs them in order.
 
+pub mod disasm;
+pub mod emit;
 pub mod ir;
+pub mod simulate;
+pub mod stats;
+pub mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use rampart_enforce::bpf::SeccompProgram;
+use serde::Serialize;
+
+pub use emit::{EmitError, Emitted};
+pub use stats::Stats;
+pub use verify::{VerifyError, VerifyReport};
+
+use ir::{FilterIr, OriginId};
+
+/// A compiled, verified filter.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub program: SeccompProgram,
+    /// Per instruction: the rule it implements, if any.
+    pub origins: Vec<Option<OriginId>>,
+    pub stats: Stats,
+    pub verification: VerifyReport,
+}
+
+impl Compiled {
+    /// Annotated disassembly (labels, syscall/errno/arch names, rule origins).
+    pub fn disasm(&self, ir: &FilterIr) -> String {
+        disasm::disasm(self.program.instructions(), Some(ir), Some(&self.origins))
+    }
+
+    /// The machine-readable summary for `--format json`.
+    pub fn summary(&self) -> CompileSummary<'_> {
+        CompileSummary {
+            stats: &self.stats,
+            verification: &self.verification,
+        }
+    }
+}
+
+/// Serializable summary of a compilation.
+#[derive(Clone, Debug, Serialize)]
+pub struct CompileSummary<'a> {
+    pub stats: &'a Stats,
+    pub verification: &'a VerifyReport,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+}
+
+/// Emits the filter, proves it equal to the IR by simulation, and measures it.
+/// On a verification mismatch nothing is returned but the error.
+pub fn compile(ir: &FilterIr) -> Result<Compiled, CompileError> {
+    let Emitted { program, origins } = emit::emit(ir)?;
+    let verification = verify::verify(ir, &program)?;
+    let stats = stats::measure(ir, &program);
+    Ok(Compiled {
+        program,
+        origins,
+        stats,
+        verification,
+    })
+}

@@ -39,7 +39,7 @@ impl SeccompData {
 
     /// The 32-bit word at byte offset `off` (4-aligned, < 64), as `ld [off]` reads it.
     pub fn word(&self, off: u32) -> Option<u32> {
-        if off >= bpf::SECCOMP_DATA_LEN || off % 4 != 0 {
+        if off >= bpf::SECCOMP_DATA_LEN || !off.is_multiple_of(4) {
             return None;
         }
         let split = |v: u64, second: bool| -> u32 {
@@ -299,7 +299,10 @@ mod tests {
 
     #[test]
     fn refuses_unchecked_programs_without_panicking() {
-        let bad = vec![SockFilter::jump(JMP | JEQ | K, 0, 200, 0), SockFilter::stmt(RET | K, 0)];
+        let bad = vec![
+            SockFilter::jump(JMP | JEQ | K, 0, 200, 0),
+            SockFilter::stmt(RET | K, 0),
+        ];
         assert!(simulate(&bad, &SeccompData::default()).is_err());
         assert!(simulate(&[], &SeccompData::default()).is_err());
         // The cache emulation never panics either, even on garbage.
@@ -322,10 +325,16 @@ mod tests {
             SockFilter::stmt(RET | K, ret::ERRNO | 1),
         ];
         assert!(action_cache_allows(&p, X86_64, 5));
-        assert!(!action_cache_allows(&p, X86_64, 9), "argument load on the path");
+        assert!(
+            !action_cache_allows(&p, X86_64, 9),
+            "argument load on the path"
+        );
         let log = vec![SockFilter::stmt(RET | K, ret::LOG)];
         assert!(!action_cache_allows(&log, X86_64, 0));
-        let ret_a = vec![SockFilter::stmt(LD | IMM, ret::ALLOW), SockFilter::stmt(RET | A, 0)];
+        let ret_a = vec![
+            SockFilter::stmt(LD | IMM, ret::ALLOW),
+            SockFilter::stmt(RET | A, 0),
+        ];
         assert!(!action_cache_allows(&ret_a, X86_64, 0));
     }
 }

@@ -1,0 +1,914 @@
+//! Golden behaviour tests of the back end (by simulation), the measured targets,
+//! mutation tests of the verifier and property tests emit → simulate == evaluate.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use rampart_enforce::bpf::{SeccompProgram, SockFilter, op, ret};
+
+use super::emit::{EmitError, emit};
+use super::ir::{self, Action, ArchIr, Cmp, CmpOp, Cond, FilterIr, Origin, OriginId, Rule, Width};
+use super::simulate::{SeccompData, Simulator, action_cache_allows, simulate};
+use super::stats::measure_insns;
+use super::verify::verify_insns;
+use super::{CompileError, compile};
+use crate::arch::{Arch, X32_SYSCALL_BIT};
+
+#[path = "../../benches/support/docker.rs"]
+mod docker;
+
+#[path = "../../benches/support/baselines.rs"]
+mod baselines;
+
+const EPERM: Action = Action::Errno(libc::EPERM as u16);
+const ENOSYS: Action = Action::Errno(libc::ENOSYS as u16);
+const X86_64: u32 = 0xC000_003E;
+const I386: u32 = 0x4000_0003;
+
+fn nr(arch: Arch, name: &str) -> u32 {
+    arch.table()
+        .nr(name)
+        .unwrap_or_else(|| panic!("{name} on {arch}"))
+}
+
+fn eq(arg: u8, value: u64) -> Cond {
+    Cond::Cmp(Cmp {
+        arg,
+        mask: u64::MAX,
+        op: CmpOp::Eq,
+        value,
+        width: Width::U64,
+    })
+}
+
+fn rule(cond: Cond, action: Action) -> Rule {
+    Rule {
+        cond,
+        action,
+        origin: None,
+    }
+}
+
+fn arch_ir(arch: Arch, syscalls: Vec<(u32, Vec<Rule>)>) -> ArchIr {
+    ArchIr {
+        arch,
+        syscalls: syscalls.into_iter().collect(),
+        default_action: EPERM,
+        default_origin: None,
+        max_known_nr: arch.table().max_nr(),
+        unknown_action: ENOSYS,
+    }
+}
+
+fn filter(arches: Vec<ArchIr>) -> FilterIr {
+    FilterIr {
+        arches,
+        bad_arch_action: Action::KillProcess,
+        origins: vec![],
+    }
+}
+
+fn run(p: &SeccompProgram, arch: u32, nr: u32, args: [u64; 6]) -> Action {
+    let r = simulate(p.instructions(), &SeccompData::new(arch, nr, args)).expect("runs");
+    Action::from_ret(r.ret)
+}
+
+fn profile(arches: &[Arch], allow_only: bool) -> docker::Profile {
+    let json = std::fs::read_to_string(docker::PROFILE).expect("docker-default.json");
+    docker::load(
+        &json,
+        "amd64",
+        arches,
+        &docker::DEFAULT_CAPS,
+        (6, 18),
+        allow_only,
+    )
+}
+
+#[test]
+fn actions_round_trip_through_ret_values() {
+    for a in [
+        Action::Allow,
+        Action::Errno(0),
+        Action::Errno(4095),
+        Action::KillProcess,
+        Action::KillThread,
+        Action::Trap,
+        Action::Log,
+        Action::Trace(7),
+        Action::Notify,
+    ] {
+        assert_eq!(Action::from_ret(a.to_ret()), a);
+    }
+    assert_eq!(Action::KillThread.to_ret(), ret::KILL_THREAD);
+    assert_eq!(Action::from_ret(ret::ERRNO | 0xffff), Action::Errno(4095));
+    assert_eq!(Action::from_ret(0x1234_0000), Action::KillProcess);
+}
+
+#[test]
+fn evaluate_routes_x32_and_unknown_tokens() {
+    let x64 = arch_ir(
+        Arch::X86_64,
+        vec![(59, vec![rule(Cond::True, Action::Allow)])],
+    );
+    let ir = filter(vec![x64.clone()]);
+    assert_eq!(ir.evaluate(X86_64, 59, [0; 6]).0, Action::Allow);
+    assert_eq!(
+        ir.evaluate(X86_64, 59 | X32_SYSCALL_BIT, [0; 6]).0,
+        Action::KillProcess
+    );
+    assert_eq!(ir.evaluate(I386, 59, [0; 6]).0, Action::KillProcess);
+    assert_eq!(ir.evaluate(X86_64, 1, [0; 6]).0, EPERM);
+    assert_eq!(ir.evaluate(X86_64, 100_000, [0; 6]).0, ENOSYS);
+    let x32 = arch_ir(Arch::X32, vec![]);
+    let only_x32 = filter(vec![x32.clone()]);
+    assert_eq!(only_x32.evaluate(X86_64, 59, [0; 6]).0, Action::KillProcess);
+    assert_eq!(
+        only_x32.evaluate(X86_64, X32_SYSCALL_BIT | 1, [0; 6]).0,
+        EPERM
+    );
+    assert_eq!(
+        only_x32.evaluate(X86_64, X32_SYSCALL_BIT | 600, [0; 6]).0,
+        ENOSYS
+    );
+    let both = filter(vec![x64, x32]);
+    assert_eq!(both.evaluate(X86_64, 59, [0; 6]).0, Action::Allow);
+    assert_eq!(both.evaluate(X86_64, X32_SYSCALL_BIT | 59, [0; 6]).0, EPERM);
+}
+
+#[test]
+fn u32_width_and_masks_evaluate_exactly() {
+    let c = Cmp {
+        arg: 1,
+        mask: u64::MAX,
+        op: CmpOp::Eq,
+        value: 0x5412,
+        width: Width::U32,
+    };
+    assert!(c.holds(0x5412));
+    assert!(c.holds(0x5412 | 1 << 32));
+    assert!(!c.holds(0x5413));
+    let m = Cmp {
+        arg: 0,
+        mask: 0x7E02_0000,
+        op: CmpOp::Eq,
+        value: 0,
+        width: Width::U64,
+    };
+    assert!(m.holds(libc::SIGCHLD as u64));
+    assert!(!m.holds((libc::CLONE_NEWUSER | libc::SIGCHLD) as u64));
+}
+
+// ---------------------------------------------------------------------------
+// Golden behaviour.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn docker_clone_rule_denies_namespace_flags_and_allows_fork() {
+    let p = profile(&[Arch::X86_64, Arch::X86, Arch::X32], false);
+    let ir = p.to_ir();
+    let c = compile(&ir).expect("compiles and verifies");
+    for (token, clone) in [
+        (X86_64, nr(Arch::X86_64, "clone")),
+        (I386, nr(Arch::X86, "clone")),
+    ] {
+        let newuser = (libc::CLONE_NEWUSER | libc::SIGCHLD) as u64;
+        assert_eq!(
+            run(&c.program, token, clone, [newuser, 0, 0, 0, 0, 0]),
+            EPERM
+        );
+        let fork = (libc::CLONE_CHILD_SETTID | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD) as u64;
+        assert_eq!(
+            run(&c.program, token, clone, [fork, 0, 0, 0, 0, 0]),
+            Action::Allow
+        );
+        let thread = (libc::CLONE_VM
+            | libc::CLONE_FS
+            | libc::CLONE_FILES
+            | libc::CLONE_SIGHAND
+            | libc::CLONE_THREAD
+            | libc::CLONE_SYSVSEM) as u64;
+        assert_eq!(
+            run(&c.program, token, clone, [thread, 0, 0, 0, 0, 0]),
+            Action::Allow
+        );
+        // The high word is outside the mask: it does not matter.
+        assert_eq!(
+            run(&c.program, token, clone, [fork | 1 << 40, 0, 0, 0, 0, 0]),
+            Action::Allow
+        );
+    }
+    // clone3 → ENOSYS so glibc falls back to clone.
+    let clone3 = nr(Arch::X86_64, "clone3");
+    assert_eq!(run(&c.program, X86_64, clone3, [0; 6]), ENOSYS);
+    assert_eq!(
+        run(&c.program, I386, nr(Arch::X86, "clone3"), [0; 6]),
+        ENOSYS
+    );
+    // Personality: exactly the listed values.
+    let pers = nr(Arch::X86_64, "personality");
+    for v in [0u64, 8, 0x20000, 0x20008, 0xffff_ffff] {
+        assert_eq!(
+            run(&c.program, X86_64, pers, [v, 0, 0, 0, 0, 0]),
+            Action::Allow,
+            "{v:#x}"
+        );
+    }
+    for v in [1u64, 9, 0x20001, 0x1_0000_0000, 0x1_0000_0008, u64::MAX] {
+        assert_eq!(
+            run(&c.program, X86_64, pers, [v, 0, 0, 0, 0, 0]),
+            EPERM,
+            "{v:#x}"
+        );
+    }
+    // socket: AF_VSOCK (40) and AF_ALG (38) denied, others allowed, 64-bit exact.
+    let socket = nr(Arch::X86_64, "socket");
+    for (af, want) in [
+        (libc::AF_INET as u64, Action::Allow),
+        (37, Action::Allow),
+        (38, EPERM),
+        (39, Action::Allow),
+        (40, EPERM),
+        (41, Action::Allow),
+        (1 << 32, Action::Allow),
+        (38 | 1 << 32, Action::Allow),
+    ] {
+        assert_eq!(
+            run(&c.program, X86_64, socket, [af, 0, 0, 0, 0, 0]),
+            want,
+            "af {af:#x}"
+        );
+    }
+    // Unknown newer syscall: ENOSYS; a known denied one: EPERM.
+    let max = ir.arches[0].max_known_nr;
+    assert_eq!(run(&c.program, X86_64, max + 1, [0; 6]), ENOSYS);
+    assert_eq!(
+        run(&c.program, X86_64, nr(Arch::X86_64, "kexec_load"), [0; 6]),
+        EPERM
+    );
+    assert_eq!(
+        run(
+            &c.program,
+            X86_64,
+            nr(Arch::X86_64, "io_uring_setup"),
+            [0; 6]
+        ),
+        EPERM
+    );
+    // x32 numbers go to the x32 tree.
+    let x32_ptrace = nr(Arch::X32, "ptrace");
+    assert_eq!(run(&c.program, X86_64, x32_ptrace, [0; 6]), Action::Allow);
+    assert_eq!(
+        run(&c.program, X86_64, nr(Arch::X32, "kexec_load"), [0; 6]),
+        EPERM
+    );
+    // Foreign arch: killed.
+    assert_eq!(run(&c.program, 0xC000_00B7, 0, [0; 6]), Action::KillProcess);
+}
+
+#[test]
+#[allow(clippy::unnecessary_cast)] // the ioctl request type differs per target
+fn ioctl_tiocsti_is_blocked_whatever_the_high_word() {
+    let tiocsti = libc::TIOCSTI as u64;
+    let ioctl = nr(Arch::X86_64, "ioctl");
+    let cmd = Cond::Cmp(Cmp {
+        arg: 1,
+        mask: u64::MAX,
+        op: CmpOp::Eq,
+        value: tiocsti,
+        width: Width::U32,
+    });
+    let ir = filter(vec![arch_ir(
+        Arch::X86_64,
+        vec![(
+            ioctl,
+            vec![rule(cmd, EPERM), rule(Cond::True, Action::Allow)],
+        )],
+    )]);
+    let c = compile(&ir).expect("compiles");
+    for hi in [0u64, 1 << 32, 0xffff_ffff << 32] {
+        assert_eq!(
+            run(&c.program, X86_64, ioctl, [0, tiocsti | hi, 0, 0, 0, 0]),
+            EPERM
+        );
+    }
+    assert_eq!(
+        run(
+            &c.program,
+            X86_64,
+            ioctl,
+            [0, libc::TCGETS as u64, 0, 0, 0, 0]
+        ),
+        Action::Allow
+    );
+    // The 64-bit comparison would have let it through: the width matters.
+    let wide = Cmp {
+        arg: 1,
+        mask: u64::MAX,
+        op: CmpOp::Eq,
+        value: tiocsti,
+        width: Width::U64,
+    };
+    assert!(!wide.holds(tiocsti | 1 << 32));
+}
+
+#[test]
+fn x32_numbers_never_reach_the_x86_64_tree() {
+    // Deny-list on x86_64 only: ptrace denied, everything else allowed.
+    let ptrace = nr(Arch::X86_64, "ptrace");
+    let mut a = arch_ir(Arch::X86_64, vec![(ptrace, vec![rule(Cond::True, EPERM)])]);
+    a.default_action = Action::Allow;
+    a.unknown_action = Action::Allow;
+    let ir = filter(vec![a.clone()]);
+    let c = compile(&ir).expect("compiles");
+    assert_eq!(run(&c.program, X86_64, ptrace, [0; 6]), EPERM);
+    assert_eq!(
+        run(&c.program, X86_64, ptrace | X32_SYSCALL_BIT, [0; 6]),
+        Action::KillProcess
+    );
+    assert_eq!(
+        run(&c.program, X86_64, nr(Arch::X32, "ptrace"), [0; 6]),
+        Action::KillProcess
+    );
+    assert_eq!(
+        run(&c.program, X86_64, 0xC000_0000, [0; 6]),
+        Action::KillProcess
+    );
+    assert_eq!(run(&c.program, X86_64, 0x8000_0000, [0; 6]), Action::Allow);
+    // With x32 requested, x32 numbers get the x32 tree's decisions.
+    let mut x = arch_ir(
+        Arch::X32,
+        vec![(nr(Arch::X32, "ptrace"), vec![rule(Cond::True, EPERM)])],
+    );
+    x.default_action = Action::Log;
+    let ir = filter(vec![a, x]);
+    let c = compile(&ir).expect("compiles");
+    assert_eq!(
+        run(&c.program, X86_64, nr(Arch::X32, "ptrace"), [0; 6]),
+        EPERM
+    );
+    assert_eq!(
+        run(&c.program, X86_64, X32_SYSCALL_BIT | 1, [0; 6]),
+        Action::Log
+    );
+    assert_eq!(
+        run(&c.program, X86_64, ptrace | X32_SYSCALL_BIT, [0; 6]),
+        Action::Log
+    );
+    assert_eq!(
+        run(&c.program, X86_64, X32_SYSCALL_BIT | 100_000, [0; 6]),
+        ENOSYS
+    );
+    assert_eq!(run(&c.program, X86_64, ptrace, [0; 6]), EPERM);
+    assert_eq!(run(&c.program, X86_64, 1, [0; 6]), Action::Allow);
+}
+
+#[test]
+fn s390x_reads_the_high_half_first() {
+    let ir = filter(vec![arch_ir(
+        Arch::S390x,
+        vec![(1, vec![rule(eq(0, 0x1_0000_0002), Action::Allow)])],
+    )]);
+    let c = compile(&ir).expect("compiles");
+    let s390x = Arch::S390x.audit_arch();
+    assert_eq!(
+        run(&c.program, s390x, 1, [0x1_0000_0002, 0, 0, 0, 0, 0]),
+        Action::Allow
+    );
+    assert_eq!(
+        run(&c.program, s390x, 1, [0x2_0000_0001, 0, 0, 0, 0, 0]),
+        EPERM
+    );
+    assert!(c.disasm(&ir).contains("args[0].hi"));
+}
+
+fn gt(arg: u8, value: u64) -> Cond {
+    Cond::Cmp(Cmp {
+        arg,
+        mask: u64::MAX,
+        op: CmpOp::Gt,
+        value,
+        width: Width::U64,
+    })
+}
+
+/// Many syscalls with distinct argument rules: the shared returns end up far
+/// away, so jumps need `ret` copies or `ja` trampolines.
+fn big_ir(syscalls: u32, origins: bool) -> FilterIr {
+    let mut ir = filter(vec![arch_ir(
+        Arch::X86_64,
+        (0..syscalls)
+            .map(|n| {
+                let c = Cond::Or(vec![
+                    gt(0, u64::from(n) << 32 | 7),
+                    Cond::And(vec![eq(1, u64::from(n) * 3), Cond::Not(Box::new(eq(2, 5)))]),
+                ]);
+                let mut r = rule(
+                    c,
+                    if n % 3 == 0 {
+                        Action::Trap
+                    } else {
+                        Action::Allow
+                    },
+                );
+                if origins {
+                    r.origin = Some(OriginId(n));
+                }
+                (n, vec![r])
+            })
+            .collect(),
+    )]);
+    if origins {
+        ir.origins = (0..syscalls)
+            .map(|n| Origin {
+                file: "big.yaml".into(),
+                line: n + 1,
+                summary: format!("rule {n}"),
+            })
+            .collect();
+    }
+    ir.arches[0].max_known_nr = syscalls;
+    ir
+}
+
+#[test]
+fn long_jumps_are_bridged() {
+    let ir = big_ir(120, false);
+    let c = compile(&ir).expect("compiles and verifies");
+    let insns = c.program.instructions();
+    assert!(insns.len() > 600, "{} instructions", insns.len());
+    // Some conditional jump must reach further than 255 without help: the
+    // shared returns are at the end; copies or trampolines make them reachable.
+    let rets = insns.iter().filter(|i| i.code == op::RET | op::K).count();
+    let jas = insns.iter().filter(|i| i.code == op::JMP | op::JA).count();
+    assert!(rets + jas > 4, "{rets} rets, {jas} ja");
+    assert!(c.verification.argument_vectors > 1000);
+}
+
+#[test]
+fn oversized_filters_name_their_biggest_rules() {
+    let ir = big_ir(1200, true);
+    match emit(&ir) {
+        Err(EmitError::TooLarge { len, max, top }) => {
+            assert!(len > max);
+            assert_eq!(max, 4096);
+            assert!(top.iter().any(|c| c.description.starts_with("big.yaml:")));
+            let msg = EmitError::TooLarge { len, max, top }.to_string();
+            assert!(msg.contains("big.yaml:"), "{msg}");
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert!(matches!(
+        compile(&ir),
+        Err(CompileError::Emit(EmitError::TooLarge { .. }))
+    ));
+}
+
+#[test]
+fn invalid_argument_index_is_refused() {
+    let ir = filter(vec![arch_ir(
+        Arch::X86_64,
+        vec![(1, vec![rule(eq(6, 1), Action::Allow)])],
+    )]);
+    assert!(matches!(emit(&ir), Err(EmitError::InvalidIr(_))));
+}
+
+// ---------------------------------------------------------------------------
+// Targets and comparison with other compilers.
+// ---------------------------------------------------------------------------
+
+fn worst_allowed(insns: &[SockFilter], token: u32, nrs: impl Iterator<Item = u32>) -> usize {
+    let sim = Simulator::new(insns).expect("runs");
+    nrs.map(|n| sim.run(&SeccompData::new(token, n, [0; 6])).1)
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn docker_allow_list_meets_the_targets() {
+    let p = profile(&[Arch::X86_64], true);
+    let ir = p.to_ir();
+    let allowed = ir.arches[0].syscalls.len();
+    // 297 names libseccomp 2.5 knows, plus newer ones our table knows.
+    assert!(
+        allowed >= 297,
+        "Docker's unconditional x86_64 allow-list: {allowed}"
+    );
+    let c = compile(&ir).expect("compiles");
+    let s = &c.stats;
+    // Every decision over 0..1023 plus the x32 range.
+    let worst = worst_allowed(
+        c.program.instructions(),
+        X86_64,
+        (0..1024).chain(X32_SYSCALL_BIT..X32_SYSCALL_BIT + 1024),
+    );
+    eprintln!(
+        "rampart allow-list: {} instructions, worst-case {} (all vectors {}), avg {:.2}, cacheable {}/{}",
+        s.instructions,
+        worst,
+        s.worst_case,
+        s.arches[0].average,
+        s.arches[0].cacheable,
+        s.arches[0].unconditional_allow
+    );
+    assert!(
+        s.instructions <= 62,
+        "{} instructions\n{}",
+        s.instructions,
+        c.disasm(&ir)
+    );
+    assert!(
+        s.worst_case <= 10,
+        "worst case {}\n{}",
+        s.worst_case,
+        c.disasm(&ir)
+    );
+    assert_eq!(s.arches[0].unconditional_allow, allowed);
+    assert!(s.arches[0].allow_not_cacheable.is_empty());
+    assert_eq!(s.arches[0].cacheable, allowed);
+    assert_eq!(
+        run(&c.program, X86_64, X32_SYSCALL_BIT | 59, [0; 6]),
+        Action::KillProcess
+    );
+}
+
+#[test]
+fn docker_whole_profile_beats_libseccomp() {
+    let arches = [Arch::X86_64, Arch::X86, Arch::X32];
+    let p = profile(&arches, false);
+    let ir = p.to_ir();
+    let c = compile(&ir).expect("compiles");
+    let l1 = baselines::libseccomp_program(&p, 1);
+    let l2 = baselines::libseccomp_program(&p, 2);
+    let m1 = measure_insns(&ir, &l1);
+    let m2 = measure_insns(&ir, &l2);
+    eprintln!(
+        "whole profile x86_64+x86+x32: rampart {} insns / worst {}; libseccomp L1 {} / {}; L2 {} / {}",
+        c.stats.instructions,
+        c.stats.worst_case,
+        m1.instructions,
+        m1.worst_case,
+        m2.instructions,
+        m2.worst_case
+    );
+    assert!(
+        c.stats.instructions * 3 <= m2.instructions,
+        "{} vs {}",
+        c.stats.instructions,
+        m2.instructions
+    );
+    assert!(
+        c.stats.worst_case <= m2.worst_case,
+        "{} vs {}",
+        c.stats.worst_case,
+        m2.worst_case
+    );
+    // libseccomp agrees with our IR on x86_64 and x32 for every table number it
+    // knows (a check of the loader, not of rampart).
+    let sim = Simulator::new(&l2).expect("libseccomp output runs");
+    for (a, sa) in [
+        (Arch::X86_64, libseccomp::ScmpArch::X8664),
+        (Arch::X32, libseccomp::ScmpArch::X32),
+    ] {
+        for (name, n) in a.table().iter() {
+            // Only names this libseccomp resolves to the same number on this arch.
+            let theirs = libseccomp::ScmpSyscall::from_name_by_arch(name, sa)
+                .map(|x| i32::from(x) as u32)
+                .ok();
+            if theirs != Some(n) || libseccomp::ScmpSyscall::from_name(name).is_err() {
+                continue;
+            }
+            let d = SeccompData::new(X86_64, n, [0; 6]);
+            let want = ir.evaluate(X86_64, n, [0; 6]).0;
+            if ir
+                .route(X86_64, n)
+                .is_some_and(|r| r.syscalls.contains_key(&n) || n <= r.max_known_nr)
+            {
+                assert_eq!(Action::from_ret(sim.run(&d).0), want, "{a} {name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn benchmark_table() {
+    // The numbers recorded in docs/BENCHMARKS.md (run with --nocapture).
+    for (label, arches, allow_only) in [
+        ("allow-list x86_64", &[Arch::X86_64][..], true),
+        ("profile x86_64", &[Arch::X86_64][..], false),
+        (
+            "profile x86_64+x86+x32",
+            &[Arch::X86_64, Arch::X86, Arch::X32][..],
+            false,
+        ),
+    ] {
+        let p = profile(arches, allow_only);
+        let ir = p.to_ir();
+        let c = compile(&ir).expect("compiles");
+        let mut rows = vec![("rampart".to_string(), c.program.instructions().to_vec())];
+        rows.push(("libseccomp L1".into(), baselines::libseccomp_program(&p, 1)));
+        rows.push(("libseccomp L2".into(), baselines::libseccomp_program(&p, 2)));
+        if arches == [Arch::X86_64]
+            && let Some(s) = baselines::seccompiler_program(&p)
+        {
+            rows.push(("seccompiler".into(), s));
+        }
+        for (name, insns) in rows {
+            let m = measure_insns(&ir, &insns);
+            let table_worst = m.arches.iter().map(|a| a.worst_case).max().unwrap_or(0);
+            let cache: usize = m.arches.iter().map(|a| a.cacheable).sum();
+            let avg: Vec<String> = m
+                .arches
+                .iter()
+                .map(|a| format!("{}={:.1}", a.arch, a.average))
+                .collect();
+            eprintln!(
+                "| {label} | {name} | {} | {} | {} | {} | {cache} |",
+                m.instructions,
+                m.worst_case,
+                table_worst,
+                avg.join(" ")
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The verifier catches miscompilations.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn verify_catches_mutated_jumps_and_constants() {
+    let p = profile(&[Arch::X86_64, Arch::X86, Arch::X32], false);
+    let ir = p.to_ir();
+    let c = compile(&ir).expect("compiles");
+    let insns = c.program.instructions();
+    // Swapping a jump's targets or changing a return value must always be caught.
+    // Moving a comparison constant by one can be a genuinely equivalent program
+    // (a split point between two numbers with the same decision, or a `jset
+    // #0xffffffff` on a high word whose both branches reach ALLOW for Docker's
+    // socket rules), so for those at least 95% must be caught.
+    let (mut tried, mut caught) = (0, 0);
+    let (mut k_tried, mut k_caught) = (0, 0);
+    let mut missed = Vec::new();
+    for pc in 0..insns.len() {
+        let i = insns[pc];
+        let mut variants = Vec::new();
+        if i.code & 0x07 == op::JMP && i.code != op::JMP | op::JA && i.jt != i.jf {
+            variants.push(SockFilter {
+                jt: i.jf,
+                jf: i.jt,
+                ..i
+            });
+        }
+        if i.code & 0x07 == op::JMP && i.code != op::JMP | op::JA {
+            let mut m = insns.to_vec();
+            m[pc] = SockFilter {
+                k: i.k.wrapping_add(1),
+                ..i
+            };
+            k_tried += 1;
+            k_caught += usize::from(verify_insns(&ir, &m).is_err());
+        }
+        if i.code == op::RET | op::K {
+            variants.push(SockFilter { k: i.k ^ 1, ..i });
+        }
+        for v in variants {
+            let mut m = insns.to_vec();
+            m[pc] = v;
+            tried += 1;
+            if verify_insns(&ir, &m).is_err() {
+                caught += 1;
+            } else {
+                missed.push((pc, v));
+            }
+        }
+    }
+    assert!(tried > 100, "{tried}");
+    assert_eq!(
+        caught,
+        tried,
+        "mutations not caught: {missed:?}\n{}",
+        c.disasm(&ir)
+    );
+    assert!(
+        k_caught * 100 >= k_tried * 95,
+        "{k_caught}/{k_tried} constant mutations caught"
+    );
+    eprintln!("mutations caught: {caught}/{tried} target/return, {k_caught}/{k_tried} constants");
+}
+
+#[test]
+fn action_cache_sees_every_unconditional_allow_of_the_whole_profile() {
+    let p = profile(&[Arch::X86_64, Arch::X86, Arch::X32], false);
+    let ir = p.to_ir();
+    let c = compile(&ir).expect("compiles");
+    for a in &c.stats.arches {
+        assert!(
+            a.allow_not_cacheable.is_empty(),
+            "{}: {:?}",
+            a.arch,
+            a.allow_not_cacheable
+        );
+        assert!(a.cacheable > 250, "{}: {}", a.arch, a.cacheable);
+    }
+    // Argument-dependent syscalls are not cacheable, as the kernel would find.
+    let clone = nr(Arch::X86_64, "clone");
+    assert!(!action_cache_allows(
+        c.program.instructions(),
+        X86_64,
+        clone
+    ));
+    assert!(action_cache_allows(
+        c.program.instructions(),
+        X86_64,
+        nr(Arch::X86_64, "read")
+    ));
+}
+
+#[test]
+fn disassembly_names_things() {
+    let p = profile(&[Arch::X86_64, Arch::X86], false);
+    let ir = p.to_ir();
+    let c = compile(&ir).expect("compiles");
+    let text = c.disasm(&ir);
+    for needle in [
+        "AUDIT_ARCH_X86_64",
+        "AUDIT_ARCH_I386",
+        "ERRNO(EPERM)",
+        "ERRNO(ENOSYS)",
+        "KILL_PROCESS",
+        "args[0].lo",
+        "docker-default.json:",
+        "personality",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+    let json = serde_json::to_string(&c.summary()).expect("serializes");
+    assert!(json.contains("\"worst_case\""));
+}
+
+// ---------------------------------------------------------------------------
+// Properties: emit → simulate == evaluate.
+// ---------------------------------------------------------------------------
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        Just(Action::Allow),
+        (0u16..=4095).prop_map(Action::Errno),
+        Just(Action::KillProcess),
+        Just(Action::KillThread),
+        Just(Action::Trap),
+        Just(Action::Log),
+        any::<u16>().prop_map(Action::Trace),
+        Just(Action::Notify),
+    ]
+}
+
+fn u64_interesting() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0u64),
+        Just(u64::MAX),
+        Just(0xffff_ffff),
+        Just(1 << 32),
+        0u64..64,
+        (0u64..4, 0u64..64).prop_map(|(h, l)| h << 32 | l),
+        any::<u64>(),
+        (0u32..64).prop_map(|b| 1u64 << b),
+    ]
+}
+
+fn cmp() -> impl Strategy<Value = Cmp> {
+    let op = prop_oneof![
+        Just(CmpOp::Eq),
+        Just(CmpOp::Ne),
+        Just(CmpOp::Lt),
+        Just(CmpOp::Le),
+        Just(CmpOp::Gt),
+        Just(CmpOp::Ge)
+    ];
+    let width = prop_oneof![3 => Just(Width::U64), 1 => Just(Width::U32)];
+    (0u8..6, u64_interesting(), op, u64_interesting(), width).prop_map(
+        |(arg, mask, op, value, width)| {
+            let (mask, value) = match width {
+                Width::U64 => (mask, value),
+                Width::U32 => (mask & 0xffff_ffff, value & 0xffff_ffff),
+            };
+            Cmp {
+                arg: arg % 3,
+                mask,
+                op,
+                value,
+                width,
+            }
+        },
+    )
+}
+
+fn cond() -> impl Strategy<Value = Cond> {
+    let leaf = prop_oneof![1 => Just(Cond::True), 8 => cmp().prop_map(Cond::Cmp)];
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|c| Cond::Not(Box::new(c))),
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Cond::And),
+            prop::collection::vec(inner, 0..3).prop_map(Cond::Or),
+        ]
+    })
+}
+
+fn arch_ir_strategy(arch: Arch) -> impl Strategy<Value = ArchIr> {
+    let base = if arch == Arch::X32 {
+        X32_SYSCALL_BIT
+    } else {
+        0
+    };
+    let nr = prop_oneof![
+        8 => (0u32..48).prop_map(move |n| base | n),
+        1 => (0u32..48).prop_map(move |n| (base ^ X32_SYSCALL_BIT) | n),
+        1 => any::<u32>(),
+    ];
+    let rules = prop::collection::vec(
+        (cond(), action()).prop_map(|(cond, action)| Rule {
+            cond,
+            action,
+            origin: None,
+        }),
+        0..4,
+    );
+    (
+        prop::collection::btree_map(nr, rules, 0..10),
+        action(),
+        action(),
+        prop_oneof![(0u32..64).prop_map(move |m| base | m), any::<u32>()],
+    )
+        .prop_map(
+            move |(syscalls, default_action, unknown_action, max_known_nr)| ArchIr {
+                arch,
+                syscalls: syscalls.into_iter().collect::<BTreeMap<_, _>>(),
+                default_action,
+                default_origin: None,
+                max_known_nr,
+                unknown_action,
+            },
+        )
+}
+
+fn filter_strategy() -> impl Strategy<Value = FilterIr> {
+    let arches = prop::sample::subsequence(
+        vec![
+            Arch::X86_64,
+            Arch::X32,
+            Arch::X86,
+            Arch::S390x,
+            Arch::Aarch64,
+        ],
+        1..4,
+    );
+    (arches, action())
+        .prop_flat_map(|(arches, bad)| {
+            let irs: Vec<_> = arches.into_iter().map(arch_ir_strategy).collect();
+            (irs, Just(bad))
+        })
+        .prop_map(|(arches, bad_arch_action)| FilterIr {
+            arches,
+            bad_arch_action,
+            origins: vec![],
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn emitted_programs_agree_with_the_ir(ir in filter_strategy(), seed in any::<u64>()) {
+        let c = match compile(&ir) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        // Random vectors on top of the verifier's boundary set.
+        let sim = Simulator::new(c.program.instructions()).expect("runs");
+        let mut s = seed | 1;
+        let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
+        for _ in 0..512 {
+            let a = &ir.arches[(next() % ir.arches.len() as u64) as usize];
+            let keys: Vec<u32> = a.syscalls.keys().copied().collect();
+            let n = if !keys.is_empty() && next() % 4 != 0 {
+                keys[(next() % keys.len() as u64) as usize]
+            } else {
+                next() as u32
+            };
+            let mut args = [0u64; 6];
+            for x in args.iter_mut() {
+                *x = match next() % 4 { 0 => next(), 1 => next() & 0xff, 2 => next() & 0xffff_ffff, _ => next() << 32 };
+            }
+            let d = SeccompData::new(a.arch.audit_arch(), n, args);
+            prop_assert_eq!(sim.run(&d).0, ir.evaluate(d.arch, d.nr, d.args).0.to_ret());
+        }
+    }
+}
+
+#[test]
+fn ir_module_is_reexported() {
+    // The lead's front end builds these types; keep the path stable.
+    let _ = ir::MAX_ERRNO;
+}

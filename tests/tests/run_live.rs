@@ -1,0 +1,248 @@
+//! `rampart run` end to end on this kernel: real profiles compiled by rampart,
+//! applied by the real enforcer in a real child, observed from inside the app.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rampart_tests::{enforcer_bin, rampart_bin, require_root};
+
+const PROBE: &str = env!("CARGO_BIN_EXE_probe");
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        require_root();
+        let dir = tempfile::tempdir().unwrap();
+        // Let an unprivileged test user reach the probe and the work dir.
+        let _ = Command::new("chmod").args(["-R", "a+rwX"]).arg(dir.path()).status();
+        Env { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn profile(&self, name: &str, body: &str) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, format!("apiVersion: rampart.dev/v1\nkind: SecurityProfile\n{body}")).unwrap();
+        p.display().to_string()
+    }
+
+    fn command(&self, profile: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(rampart_bin());
+        c.arg("run")
+            .arg("--security-profile")
+            .arg(profile)
+            .arg("--cache-dir")
+            .arg(self.path("cache"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .arg("--enforcer")
+            .arg(enforcer_bin())
+            .arg("--")
+            .arg(PROBE)
+            .args(args);
+        c
+    }
+
+    fn run(&self, profile: &str, args: &[&str]) -> Output {
+        self.command(profile, args).output().unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn field<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key).map(|v| v.trim_start_matches(':').trim()))
+        .unwrap_or_else(|| panic!("no {key} in {out}"))
+}
+
+/// `ret=R errno=E` lines of the probe's `syscalls` subcommand.
+fn errnos(out: &str) -> Vec<i64> {
+    out.lines()
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("errno=")))
+        .map(|e| e.parse().unwrap())
+        .collect()
+}
+
+const DEFAULT_CAPS: &str = "00000000a80425fb";
+
+#[test]
+fn default_profile_sets_every_mechanism() {
+    let env = Env::new();
+    let o = env.run("default", &["status"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for (k, v) in [("CapBnd", DEFAULT_CAPS), ("CapEff", DEFAULT_CAPS), ("CapPrm", DEFAULT_CAPS), ("CapInh", "0000000000000000"), ("CapAmb", "0000000000000000"), ("NoNewPrivs", "1"), ("Seccomp", "2")] {
+        assert_eq!(field(&out, k), v, "{k} in {out}");
+    }
+}
+
+#[test]
+fn default_profile_denies_escapes_with_the_profiles_errno() {
+    let env = Env::new();
+    // unshare(CLONE_NEWUSER), mount, keyctl, bpf, io_uring_setup, open_by_handle_at,
+    // clone(CLONE_NEWUSER|SIGCHLD), x32 mount, then: clone3 → ENOSYS, a number newer
+    // than the table → ENOSYS, and getpid still works.
+    let calls = [
+        "272,0x10000000", "165,0,0,0,0,0", "250,0", "321,0,0,0", "425,1,0", "304,0xffffffffffffffff,0,0", "56,0x10000011",
+        "0x400000a5,0,0,0,0,0", "435,0,0", "500", "39",
+    ];
+    let mut args = vec!["syscalls"];
+    args.extend(calls);
+    let o = env.run("default", &args);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert_eq!(errnos(&out), [1, 1, 1, 1, 1, 1, 1, 1, 38, 38, 0], "{out}");
+}
+
+#[test]
+fn threads_start_and_the_exit_status_is_the_apps() {
+    let env = Env::new();
+    let o = env.run("default", &["thread-syscall", "39"]);
+    assert!(text(&o).contains("survived"), "{}", text(&o));
+    let o = env.run("default", &["exit", "7"]);
+    assert_eq!(o.status.code(), Some(7));
+}
+
+#[test]
+fn a_kill_rule_on_a_worker_thread_kills_the_process() {
+    let env = Env::new();
+    let p = env.profile("kill.yaml", "extends: default\nseccomp:\n  syscalls:\n    - {names: [getppid], action: kill-process}\n");
+    let o = env.run(&p, &["thread-syscall", "110"]);
+    assert!(!text(&o).contains("survived"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(128 + libc::SIGSYS), "{}", text(&o));
+}
+
+#[test]
+fn ioctl_u32_rules_see_through_high_bits() {
+    let env = Env::new();
+    let p = env.profile(
+        "tiocsti.yaml",
+        "extends: default\nseccomp:\n  syscalls:\n    - {names: [ioctl], action: errno(EPERM), when: \"u32(arg1) == TIOCSTI\"}\n",
+    );
+    let o = env.run(&p, &["syscalls", "16,0,0x5412", "16,0,0x100005412", "16,0xffffffffffffffff,0x5413"]);
+    assert_eq!(errnos(&text(&o)), [1, 1, 9], "{}", text(&o));
+}
+
+#[test]
+fn restricted_empties_every_capability_set() {
+    let env = Env::new();
+    let o = env.run("restricted", &["status"]);
+    let out = text(&o);
+    for k in ["CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb"] {
+        assert_eq!(field(&out, k), "0000000000000000", "{k} in {out}");
+    }
+    assert_eq!(field(&out, "NoNewPrivs"), "1");
+}
+
+fn test_user() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    if !passwd.lines().any(|l| l.starts_with("rampart-test:")) {
+        let ok = Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/bin/sh", "rampart-test"]).status().unwrap();
+        assert!(ok.success(), "useradd rampart-test");
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let l = passwd.lines().find(|l| l.starts_with("rampart-test:")).unwrap();
+    let f: Vec<&str> = l.split(':').collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
+}
+
+fn as_user(mut c: Command) -> Output {
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = test_user();
+    c.uid(uid).gid(gid).env("HOME", "/tmp").env_remove("XDG_RUNTIME_DIR").env_remove("XDG_CACHE_HOME");
+    c.output().unwrap()
+}
+
+#[test]
+fn rootless_runs_in_a_user_namespace_with_the_profiles_sets() {
+    let env = Env::new();
+    let (uid, _) = test_user();
+    let o = as_user(env.command("default", &["status"]));
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert_eq!(field(&out, "UidMap"), format!("0 {uid} 1"), "{out}");
+    assert_eq!(field(&out, "CapEff"), DEFAULT_CAPS, "{out}");
+    assert_eq!(field(&out, "Seccomp"), "2");
+    let o = as_user(env.command("restricted", &["status"]));
+    let out = text(&o);
+    for k in ["CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb"] {
+        assert_eq!(field(&out, k), "0000000000000000", "{k} in {out}");
+    }
+}
+
+#[test]
+fn auto_user_namespaces_get_an_aligned_leased_range() {
+    let env = Env::new();
+    let p = env.profile("userns.yaml", "extends: default\nuserNamespace: {mode: auto, size: 65536}\n");
+    let o = env.run(&p, &["status"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let map: Vec<u64> = field(&out, "UidMap").split(' ').map(|x| x.parse().unwrap()).collect();
+    assert_eq!((map[0], map[2]), (0, 65536), "{out}");
+    assert_eq!(map[1] % 65536, 0, "{out}");
+    assert!(map[1] >= 65536, "{out}");
+}
+
+#[test]
+fn landlock_allows_listed_paths_and_denies_the_rest() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("allowed")).unwrap();
+    std::fs::create_dir_all(env.path("denied")).unwrap();
+    let p = env.profile(
+        "landlock.yaml",
+        &format!(
+            "extends: default\nlandlock:\n  compatibility: required\n  paths:\n    - {{path: /, access: [read, execute]}}\n    - {{path: {}, access: [read, write, make, remove]}}\n",
+            env.path("allowed").display()
+        ),
+    );
+    let ok = env.run(&p, &["write", &env.path("allowed/f").display().to_string()]);
+    assert_eq!(text(&ok).trim(), "ok", "{}", text(&ok));
+    let denied = env.run(&p, &["write", &env.path("denied/f").display().to_string()]);
+    assert_eq!(text(&denied).trim(), "errno=13", "{}", text(&denied));
+}
+
+#[test]
+fn a_required_selinux_label_fails_closed_without_selinux() {
+    let env = Env::new();
+    let p = env.profile("se.yaml", "extends: default\nselinux: {type: container_t, level: \"s0:c1,c2\", required: true}\n");
+    let o = env.run(&p, &["exit", "0"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("SELinux"), "{}", text(&o));
+    let p = env.profile("se2.yaml", "extends: default\nselinux: {type: container_t, level: auto, required: false}\n");
+    let o = env.run(&p, &["exit", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_warm_cache_skips_compilation() {
+    let env = Env::new();
+    assert!(env.run("default", &["exit", "0"]).status.success());
+    let blobs: Vec<PathBuf> = std::fs::read_dir(env.path("cache")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    let before = std::fs::metadata(&blobs[0]).unwrap().modified().unwrap();
+    assert!(env.run("default", &["exit", "0"]).status.success());
+    assert_eq!(std::fs::metadata(&blobs[0]).unwrap().modified().unwrap(), before);
+    // A corrupt cache entry is recompiled, never used.
+    std::fs::write(&blobs[0], b"garbage").unwrap();
+    assert!(env.run("default", &["exit", "0"]).status.success());
+    assert!(rampart_enforce::blob::decode(&std::fs::read(&blobs[0]).unwrap()).is_ok());
+}
+
+#[test]
+fn a_profile_with_errors_never_runs_the_app() {
+    let env = Env::new();
+    let p = env.profile("bad.yaml", "extends: default\nseccomp: {defaultActon: allow}\n");
+    let marker = env.path("ran");
+    let o = env.run(&p, &["write", &marker.display().to_string()]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(text(&o).contains("unknown-key"), "{}", text(&o));
+    assert!(!Path::new(&marker).exists());
+}
