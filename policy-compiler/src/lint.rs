@@ -835,31 +835,31 @@ fn selinux_checks(s: &crate::profile::Selinux, out: &mut Vec<Diagnostic>) {
             "labels are `user:role:type:level`, e.g. `system_u:system_r:container_t:s0:c1,c2`",
         )
     };
-    if let Some(l) = &s.label {
-        if let Err(e) = Label::parse(&l.value) {
-            out.push(bad(l, e, "label"));
-        }
+    if let Some(l) = &s.label
+        && let Err(e) = Label::parse(&l.value)
+    {
+        out.push(bad(l, e, "label"));
     }
     for (v, c, what) in [
         (&s.user, Component::User, "user"),
         (&s.role, Component::Role, "role"),
         (&s.type_, Component::Type, "type"),
     ] {
-        if let Some(v) = v {
-            if let Err(e) = Identifier::parse(&v.value, c) {
-                out.push(bad(v, e, what));
-            }
+        if let Some(v) = v
+            && let Err(e) = Identifier::parse(&v.value, c)
+        {
+            out.push(bad(v, e, what));
         }
     }
-    if let Some(v) = &s.level {
-        if let Err(e) = LevelSpec::parse(&v.value) {
-            out.push(bad(v, e, "level"));
-        }
+    if let Some(v) = &s.level
+        && let Err(e) = LevelSpec::parse(&v.value)
+    {
+        out.push(bad(v, e, "level"));
     }
-    if let Some(v) = &s.mount_label {
-        if let Err(e) = Label::parse(&v.value) {
-            out.push(bad(v, e, "mount label"));
-        }
+    if let Some(v) = &s.mount_label
+        && let Err(e) = Label::parse(&v.value)
+    {
+        out.push(bad(v, e, "mount label"));
     }
 }
 

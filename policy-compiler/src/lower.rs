@@ -47,7 +47,7 @@ pub fn access_bits(name: &str) -> Option<u64> {
 
 /// The Landlock ruleset spec: paths are opened by the enforcer when it
 /// applies the ruleset (after mounts), never here.
-pub fn landlock_spec(l: &Landlock) -> Result<LandlockSpec, Diagnostic> {
+pub fn landlock_spec(l: &Landlock) -> Result<LandlockSpec, Box<Diagnostic>> {
     let mut paths = Vec::new();
     for p in &l.paths {
         let bits = p
@@ -56,7 +56,11 @@ pub fn landlock_spec(l: &Landlock) -> Result<LandlockSpec, Diagnostic> {
             .filter_map(|a| access_bits(&a.value))
             .fold(0, |m, b| m | b);
         let rule = PathRule::new(p.path.value.clone(), bits).map_err(|e| {
-            Diagnostic::error("landlock-relative-path", e.to_string(), p.path.loc.clone())
+            Box::new(Diagnostic::error(
+                "landlock-invalid",
+                e.to_string(),
+                p.path.loc.clone(),
+            ))
         })?;
         paths.push(rule);
     }
@@ -83,18 +87,24 @@ pub fn landlock_spec(l: &Landlock) -> Result<LandlockSpec, Diagnostic> {
         connect_tcp: ports(&l.connect_tcp),
         scopes,
     })
-    .map_err(|e| Diagnostic::error("landlock-invalid", e.to_string(), l.loc.clone()))
+    .map_err(|e| {
+        Box::new(Diagnostic::error(
+            "landlock-invalid",
+            e.to_string(),
+            l.loc.clone(),
+        ))
+    })
 }
 
 /// The label spec of a `selinux` section: a full label, or components with
 /// container defaults (`system_u:system_r:container_t:s0`).
-pub fn label_spec(s: &Selinux) -> Result<LabelSpec, Diagnostic> {
+pub fn label_spec(s: &Selinux) -> Result<LabelSpec, Box<Diagnostic>> {
     let err = |e: crate::selinux::LabelError| {
-        Diagnostic::error(
+        Box::new(Diagnostic::error(
             "selinux-label-syntax",
             format!("invalid SELinux label: {}", e.message),
             s.loc.clone(),
-        )
+        ))
     };
     if let Some(l) = &s.label {
         let label = Label::parse(&l.value).map_err(err)?;
@@ -162,7 +172,7 @@ pub fn build_policy(
         b = b.user(UserSpec::new(u.uid, u.gid, u.groups.clone()).map_err(|e| internal("user", e))?);
     }
     if let Some(s) = &r.selinux {
-        let spec = label_spec(s).map_err(|d| vec![d])?;
+        let spec = label_spec(s).map_err(|d| vec![*d])?;
         let label = match (spec.fixed(), allocated_label) {
             (Some(l), _) => l.to_string(),
             (None, Some(l)) => l.to_string(),
@@ -182,7 +192,7 @@ pub fn build_policy(
             .selinux(SelinuxSpec::new(label, mount, required).map_err(|e| internal("selinux", e))?);
     }
     if let Some(l) = &r.landlock {
-        b = b.landlock(landlock_spec(l).map_err(|d| vec![d])?);
+        b = b.landlock(landlock_spec(l).map_err(|d| vec![*d])?);
     }
     b.build().map_err(|e| internal("policy", e))
 }

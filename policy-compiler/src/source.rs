@@ -87,7 +87,9 @@ impl Location {
             None
         };
         match base {
-            Some(b) if range.end <= value.len() => Location::new(&self.file, b + range.start..b + range.end),
+            Some(b) if range.end <= value.len() => {
+                Location::new(&self.file, b + range.start..b + range.end)
+            }
             _ => self.clone(),
         }
     }

@@ -17,7 +17,10 @@ impl Env {
         require_root();
         let dir = tempfile::tempdir().unwrap();
         // Let an unprivileged test user reach the probe and the work dir.
-        let _ = Command::new("chmod").args(["-R", "a+rwX"]).arg(dir.path()).status();
+        let _ = Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(dir.path())
+            .status();
         Env { dir }
     }
 
@@ -27,7 +30,11 @@ impl Env {
 
     fn profile(&self, name: &str, body: &str) -> String {
         let p = self.path(name);
-        std::fs::write(&p, format!("apiVersion: rampart.dev/v1\nkind: SecurityProfile\n{body}")).unwrap();
+        std::fs::write(
+            &p,
+            format!("apiVersion: rampart.dev/v1\nkind: SecurityProfile\n{body}"),
+        )
+        .unwrap();
         p.display().to_string()
     }
 
@@ -54,12 +61,19 @@ impl Env {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn field<'a>(out: &'a str, key: &str) -> &'a str {
     out.lines()
-        .find_map(|l| l.strip_prefix(key).map(|v| v.trim_start_matches(':').trim()))
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .map(|v| v.trim_start_matches(':').trim())
+        })
         .unwrap_or_else(|| panic!("no {key} in {out}"))
 }
 
@@ -79,7 +93,15 @@ fn default_profile_sets_every_mechanism() {
     let o = env.run("default", &["status"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    for (k, v) in [("CapBnd", DEFAULT_CAPS), ("CapEff", DEFAULT_CAPS), ("CapPrm", DEFAULT_CAPS), ("CapInh", "0000000000000000"), ("CapAmb", "0000000000000000"), ("NoNewPrivs", "1"), ("Seccomp", "2")] {
+    for (k, v) in [
+        ("CapBnd", DEFAULT_CAPS),
+        ("CapEff", DEFAULT_CAPS),
+        ("CapPrm", DEFAULT_CAPS),
+        ("CapInh", "0000000000000000"),
+        ("CapAmb", "0000000000000000"),
+        ("NoNewPrivs", "1"),
+        ("Seccomp", "2"),
+    ] {
         assert_eq!(field(&out, k), v, "{k} in {out}");
     }
 }
@@ -91,8 +113,17 @@ fn default_profile_denies_escapes_with_the_profiles_errno() {
     // clone(CLONE_NEWUSER|SIGCHLD), x32 mount, then: clone3 → ENOSYS, a number newer
     // than the table → ENOSYS, and getpid still works.
     let calls = [
-        "272,0x10000000", "165,0,0,0,0,0", "250,0", "321,0,0,0", "425,1,0", "304,0xffffffffffffffff,0,0", "56,0x10000011",
-        "0x400000a5,0,0,0,0,0", "435,0,0", "500", "39",
+        "272,0x10000000",
+        "165,0,0,0,0,0",
+        "250,0",
+        "321,0,0,0",
+        "425,1,0",
+        "304,0xffffffffffffffff,0,0",
+        "56,0x10000011",
+        "0x400000a5,0,0,0,0,0",
+        "435,0,0",
+        "500",
+        "39",
     ];
     let mut args = vec!["syscalls"];
     args.extend(calls);
@@ -100,6 +131,27 @@ fn default_profile_denies_escapes_with_the_profiles_errno() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert_eq!(errnos(&out), [1, 1, 1, 1, 1, 1, 1, 1, 38, 38, 0], "{out}");
+}
+
+#[test]
+fn default_profile_argument_rules_hold_in_the_kernel() {
+    let env = Env::new();
+    // socket(AF_ALG) and socket(AF_VSOCK) denied, socket(AF_UNIX) allowed (the fd is
+    // leaked, harmlessly); personality: the query 0xffffffff allowed, ADDR_NO_RANDOMIZE denied;
+    // clone(CLONE_NEWUSER|SIGCHLD) denied.
+    let o = env.run(
+        "default",
+        &[
+            "syscalls",
+            "41,38,5,0",
+            "41,40,1,0",
+            "41,1,1,0",
+            "135,0xffffffff",
+            "135,0x40000",
+            "56,0x10000011",
+        ],
+    );
+    assert_eq!(errnos(&text(&o)), [1, 1, 0, 0, 1, 1], "{}", text(&o));
 }
 
 #[test]
@@ -114,7 +166,10 @@ fn threads_start_and_the_exit_status_is_the_apps() {
 #[test]
 fn a_kill_rule_on_a_worker_thread_kills_the_process() {
     let env = Env::new();
-    let p = env.profile("kill.yaml", "extends: default\nseccomp:\n  syscalls:\n    - {names: [getppid], action: kill-process}\n");
+    let p = env.profile(
+        "kill.yaml",
+        "extends: default\nseccomp:\n  syscalls:\n    - {names: [getppid], action: kill-process}\n",
+    );
     let o = env.run(&p, &["thread-syscall", "110"]);
     assert!(!text(&o).contains("survived"), "{}", text(&o));
     assert_eq!(o.status.code(), Some(128 + libc::SIGSYS), "{}", text(&o));
@@ -127,7 +182,15 @@ fn ioctl_u32_rules_see_through_high_bits() {
         "tiocsti.yaml",
         "extends: default\nseccomp:\n  syscalls:\n    - {names: [ioctl], action: errno(EPERM), when: \"u32(arg1) == TIOCSTI\"}\n",
     );
-    let o = env.run(&p, &["syscalls", "16,0,0x5412", "16,0,0x100005412", "16,0xffffffffffffffff,0x5413"]);
+    let o = env.run(
+        &p,
+        &[
+            "syscalls",
+            "16,0,0x5412",
+            "16,0,0x100005412",
+            "16,0xffffffffffffffff,0x5413",
+        ],
+    );
     assert_eq!(errnos(&text(&o)), [1, 1, 9], "{}", text(&o));
 }
 
@@ -145,11 +208,23 @@ fn restricted_empties_every_capability_set() {
 fn test_user() -> (u32, u32) {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
     if !passwd.lines().any(|l| l.starts_with("rampart-test:")) {
-        let ok = Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/bin/sh", "rampart-test"]).status().unwrap();
+        let ok = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/bin/sh",
+                "rampart-test",
+            ])
+            .status()
+            .unwrap();
         assert!(ok.success(), "useradd rampart-test");
     }
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let l = passwd.lines().find(|l| l.starts_with("rampart-test:")).unwrap();
+    let l = passwd
+        .lines()
+        .find(|l| l.starts_with("rampart-test:"))
+        .unwrap();
     let f: Vec<&str> = l.split(':').collect();
     (f[2].parse().unwrap(), f[3].parse().unwrap())
 }
@@ -157,7 +232,11 @@ fn test_user() -> (u32, u32) {
 fn as_user(mut c: Command) -> Output {
     use std::os::unix::process::CommandExt;
     let (uid, gid) = test_user();
-    c.uid(uid).gid(gid).env("HOME", "/tmp").env_remove("XDG_RUNTIME_DIR").env_remove("XDG_CACHE_HOME");
+    c.uid(uid)
+        .gid(gid)
+        .env("HOME", "/tmp")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_CACHE_HOME");
     c.output().unwrap()
 }
 
@@ -181,11 +260,17 @@ fn rootless_runs_in_a_user_namespace_with_the_profiles_sets() {
 #[test]
 fn auto_user_namespaces_get_an_aligned_leased_range() {
     let env = Env::new();
-    let p = env.profile("userns.yaml", "extends: default\nuserNamespace: {mode: auto, size: 65536}\n");
+    let p = env.profile(
+        "userns.yaml",
+        "extends: default\nuserNamespace: {mode: auto, size: 65536}\n",
+    );
     let o = env.run(&p, &["status"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    let map: Vec<u64> = field(&out, "UidMap").split(' ').map(|x| x.parse().unwrap()).collect();
+    let map: Vec<u64> = field(&out, "UidMap")
+        .split(' ')
+        .map(|x| x.parse().unwrap())
+        .collect();
     assert_eq!((map[0], map[2]), (0, 65536), "{out}");
     assert_eq!(map[1] % 65536, 0, "{out}");
     assert!(map[1] >= 65536, "{out}");
@@ -212,11 +297,17 @@ fn landlock_allows_listed_paths_and_denies_the_rest() {
 #[test]
 fn a_required_selinux_label_fails_closed_without_selinux() {
     let env = Env::new();
-    let p = env.profile("se.yaml", "extends: default\nselinux: {type: container_t, level: \"s0:c1,c2\", required: true}\n");
+    let p = env.profile(
+        "se.yaml",
+        "extends: default\nselinux: {type: container_t, level: \"s0:c1,c2\", required: true}\n",
+    );
     let o = env.run(&p, &["exit", "0"]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("SELinux"), "{}", text(&o));
-    let p = env.profile("se2.yaml", "extends: default\nselinux: {type: container_t, level: auto, required: false}\n");
+    let p = env.profile(
+        "se2.yaml",
+        "extends: default\nselinux: {type: container_t, level: auto, required: false}\n",
+    );
     let o = env.run(&p, &["exit", "0"]);
     assert!(o.status.success(), "{}", text(&o));
 }
@@ -225,11 +316,17 @@ fn a_required_selinux_label_fails_closed_without_selinux() {
 fn a_warm_cache_skips_compilation() {
     let env = Env::new();
     assert!(env.run("default", &["exit", "0"]).status.success());
-    let blobs: Vec<PathBuf> = std::fs::read_dir(env.path("cache")).unwrap().map(|e| e.unwrap().path()).collect();
+    let blobs: Vec<PathBuf> = std::fs::read_dir(env.path("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(blobs.len(), 1, "{blobs:?}");
     let before = std::fs::metadata(&blobs[0]).unwrap().modified().unwrap();
     assert!(env.run("default", &["exit", "0"]).status.success());
-    assert_eq!(std::fs::metadata(&blobs[0]).unwrap().modified().unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&blobs[0]).unwrap().modified().unwrap(),
+        before
+    );
     // A corrupt cache entry is recompiled, never used.
     std::fs::write(&blobs[0], b"garbage").unwrap();
     assert!(env.run("default", &["exit", "0"]).status.success());
@@ -239,7 +336,10 @@ fn a_warm_cache_skips_compilation() {
 #[test]
 fn a_profile_with_errors_never_runs_the_app() {
     let env = Env::new();
-    let p = env.profile("bad.yaml", "extends: default\nseccomp: {defaultActon: allow}\n");
+    let p = env.profile(
+        "bad.yaml",
+        "extends: default\nseccomp: {defaultActon: allow}\n",
+    );
     let marker = env.path("ran");
     let o = env.run(&p, &["write", &marker.display().to_string()]);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));

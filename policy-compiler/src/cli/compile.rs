@@ -53,23 +53,21 @@ pub fn compile_any(
     opts: &Options,
 ) -> Result<CompiledProfile, Failure> {
     let path = std::path::Path::new(profile);
-    if path.is_file() {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if let Some(fmt) = rampart::import::detect(&text) {
-                let iopts = rampart::import::ImportOptions {
-                    source_name: profile.to_string(),
-                    filter,
-                    base_dir: path.parent().map(|p| p.to_path_buf()),
-                    ..Default::default()
-                };
-                let imported =
-                    rampart::import::load(fmt, &text, &iopts).map_err(Failure::Diagnostics)?;
-                let mut compiled =
-                    pipeline::compile_file(imported.source_file(format!("{profile}.yaml")), opts)?;
-                compiled.warnings.extend(imported.warnings);
-                return Ok(compiled);
-            }
-        }
+    if path.is_file()
+        && let Ok(text) = std::fs::read_to_string(path)
+        && let Some(fmt) = rampart::import::detect(&text)
+    {
+        let iopts = rampart::import::ImportOptions {
+            source_name: profile.to_string(),
+            filter,
+            base_dir: path.parent().map(|p| p.to_path_buf()),
+            ..Default::default()
+        };
+        let imported = rampart::import::load(fmt, &text, &iopts).map_err(Failure::Diagnostics)?;
+        let mut compiled =
+            pipeline::compile_file(imported.source_file(format!("{profile}.yaml")), opts)?;
+        compiled.warnings.extend(imported.warnings);
+        return Ok(compiled);
     }
     pipeline::compile_reference(profile, opts)
 }
