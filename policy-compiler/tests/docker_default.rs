@@ -156,6 +156,10 @@ fn compare(host: &str, arches: &[Arch], caps: CapSets, profile: &str) -> usize {
     assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
     assert_eq!(res.caps, caps, "capability sets");
     let ir = ir.expect("a filter");
+    // The emitted program is checked too: simulated on the same vectors.
+    let compiled =
+        rampart::seccomp::compile(&ir).expect("the default profile compiles and verifies");
+    let sim = rampart::seccomp::simulate::Simulator::new(compiled.program.instructions()).unwrap();
     let vectors = arg_vectors();
     let mut checked = 0;
     for &arch in arches {
