@@ -107,6 +107,7 @@ macro_rules! table {
 #[derive(Debug)]
 pub struct SyscallTable {
     entries: Vec<(&'static str, u32)>,
+    by_name: std::collections::HashMap<&'static str, u32>,
     /// The highest regular syscall number (private ARM calls excluded).
     max_regular: u32,
 }
@@ -122,14 +123,16 @@ impl SyscallTable {
         }
         entries.sort_by_key(|&(n, nr)| (nr, n));
         entries.dedup_by_key(|e| e.1);
+        let by_name = entries.iter().copied().collect();
         SyscallTable {
             entries,
+            by_name,
             max_regular,
         }
     }
 
     pub fn nr(&self, name: &str) -> Option<u32> {
-        self.entries.iter().find(|(n, _)| *n == name).map(|e| e.1)
+        self.by_name.get(name).copied()
     }
 
     pub fn name(&self, nr: u32) -> Option<&'static str> {

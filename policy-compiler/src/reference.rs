@@ -9,6 +9,9 @@ use std::sync::Arc;
 use crate::builtin;
 use crate::source::SourceFile;
 
+/// The largest profile file rampart reads.
+pub const MAX_PROFILE_BYTES: u64 = 4 << 20;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProfileRef {
     Builtin(&'static str),
@@ -89,10 +92,20 @@ impl ProfileRef {
             ProfileRef::Path(p) if p.is_absolute() => p.clone(),
             ProfileRef::Path(p) => base.join(p),
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| RefError::Io {
+        let io = |message: String| RefError::Io {
             path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        // Only regular files, and not huge ones: `extends: /dev/zero` or a FIFO
+        // must fail, not hang.
+        let meta = std::fs::metadata(&path).map_err(|e| io(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(io("not a regular file".into()));
+        }
+        if meta.len() > MAX_PROFILE_BYTES {
+            return Err(io(format!("larger than {MAX_PROFILE_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| io(e.to_string()))?;
         Ok(SourceFile::new(path.display().to_string(), text))
     }
 }
@@ -129,6 +142,10 @@ mod tests {
         );
         let e = ProfileRef::parse("defualt").unwrap_err().to_string();
         assert!(e.contains("did you mean `default`?"), "{e}");
+        assert!(matches!(
+            ProfileRef::Path("/dev/zero".into()).load(Path::new("."), None),
+            Err(RefError::Io { .. })
+        ));
         assert!(matches!(
             ProfileRef::Localhost("x.yaml".into()).load(Path::new("."), None),
             Err(RefError::NoProfilesDir(_))

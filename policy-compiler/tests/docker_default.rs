@@ -186,6 +186,13 @@ fn compare(host: &str, arches: &[Arch], caps: CapSets, profile: &str) -> usize {
                     "{profile} {arch} nr {nr} ({:?}) args {a:x?}",
                     table.name(nr)
                 );
+                let data = rampart::seccomp::simulate::SeccompData::new(arch.audit_arch(), nr, *a);
+                let (ret, _) = sim.run(&data);
+                assert_eq!(
+                    Action::from_ret(ret),
+                    want,
+                    "emitted BPF: {profile} {arch} nr {nr} args {a:x?}"
+                );
                 checked += 1;
             }
         }

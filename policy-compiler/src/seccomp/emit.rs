@@ -1657,11 +1657,17 @@ fn layout(mut es: Vec<Entry>, mut next_label: usize) -> Result<Laid, EmitError> 
             for (ei, e) in es.iter().enumerate() {
                 let Entry::I(r) = e else { continue };
                 let pc = pcs[ei];
-                let d = |t| dist(t, pc).unwrap_or(0);
+                // Every target was checked reachable above; a miss here is a
+                // compiler bug and must fail loudly, never become `ja 0`.
+                let d = |t| {
+                    dist(t, pc).ok_or_else(|| {
+                        EmitError::Layout(format!("jump at {pc} cannot reach {t:?}"))
+                    })
+                };
                 let ins = if r.code == op::JMP | op::JA {
-                    SockFilter::stmt(r.code, d(r.jt) as u32)
+                    SockFilter::stmt(r.code, d(r.jt)? as u32)
                 } else if is_cond_jump(r.code) {
-                    SockFilter::jump(r.code, r.k, d(r.jt) as u8, d(r.jf) as u8)
+                    SockFilter::jump(r.code, r.k, d(r.jt)? as u8, d(r.jf)? as u8)
                 } else {
                     SockFilter::stmt(r.code, r.k)
                 };
