@@ -961,31 +961,67 @@ fn pss_checks(own: &Profile, r: &Resolved, level: Pss) -> Vec<Diagnostic> {
             at(own.seccomp.as_ref().map(|s| &s.loc)),
         ));
     }
-    if let Some(s) = &r.selinux
-        && let Some(t) = &s.type_
-        && ![
-            "container_t",
-            "container_init_t",
-            "container_kvm_t",
-            "container_engine_t",
-        ]
-        .contains(&t.value.as_str())
-    {
+    // PSS: the type must be a container type and user/role must not be set
+    // (in the component form or inside a full label).
+    if let Some(s) = &r.selinux {
         let code = if level == Pss::Baseline {
             "pss-baseline"
         } else {
             "pss-restricted"
         };
-        out.push(
-            Diagnostic::error(
-                code,
-                format!("SELinux type `{}` is not allowed", t.value),
-                t.loc.clone(),
-            )
-            .with_help(
-                "allowed: container_t, container_init_t, container_kvm_t, container_engine_t",
-            ),
-        );
+        let parts: Vec<&str> = s
+            .label
+            .as_ref()
+            .map(|l| l.value.splitn(4, ':').collect())
+            .unwrap_or_default();
+        let label_part = |i: usize| {
+            parts.get(i).map(|p| {
+                (
+                    p.to_string(),
+                    s.label
+                        .as_ref()
+                        .map(|l| l.loc.clone())
+                        .unwrap_or(s.loc.clone()),
+                )
+            })
+        };
+        let ty = s
+            .type_
+            .as_ref()
+            .map(|t| (t.value.clone(), t.loc.clone()))
+            .or_else(|| label_part(2));
+        if let Some((t, loc)) = ty
+            && ![
+                "container_t",
+                "container_init_t",
+                "container_kvm_t",
+                "container_engine_t",
+            ]
+            .contains(&t.as_str())
+        {
+            out.push(
+                Diagnostic::error(code, format!("SELinux type `{t}` is not allowed"), loc)
+                    .with_help("allowed: container_t, container_init_t, container_kvm_t, container_engine_t"),
+            );
+        }
+        let user = s
+            .user
+            .as_ref()
+            .map(|u| (u.value.clone(), u.loc.clone()))
+            .or_else(|| label_part(0));
+        let role = s
+            .role
+            .as_ref()
+            .map(|u| (u.value.clone(), u.loc.clone()))
+            .or_else(|| label_part(1));
+        for (what, v) in [("user", user), ("role", role)] {
+            if let Some((v, loc)) = v {
+                out.push(
+                    Diagnostic::error(code, format!("setting the SELinux {what} (`{v}`) is not allowed"), loc)
+                        .with_help("Pod Security Standards forbid custom SELinux users and roles; set only `type` and `level`"),
+                );
+            }
+        }
     }
     if level == Pss::Restricted {
         let extra = r

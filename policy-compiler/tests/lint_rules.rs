@@ -466,6 +466,21 @@ fn pod_security_standards() {
         true,
     );
     check("pss-baseline", fired, 3, quiet);
+    let fired = lint_in(
+        dir.path(),
+        "e.yaml",
+        "selinux: {label: \"system_u:system_r:spc_t:s0\"}\n",
+        Some(Pss::Baseline),
+        true,
+    );
+    let quiet = lint_in(
+        dir.path(),
+        "f.yaml",
+        "selinux: {type: container_t, level: \"s0:c1,c2\"}\n",
+        Some(Pss::Baseline),
+        true,
+    );
+    check("pss-baseline", fired, 3, quiet);
 }
 
 #[test]
