@@ -186,7 +186,20 @@ pub fn build_policy(
                 .with_help("use `rampart run`, which allocates a unique MCS pair, or give a fixed level such as `s0:c1,c2`")]);
             }
         };
-        let mount = s.mount_label.as_ref().map(|m| m.value.clone());
+        // With `level: auto` the pod's files must carry the pod's MCS pair too:
+        // a mount label without a level gets it, and without a mount label the
+        // container-selinux convention (`container_file_t`) applies.
+        let mount = match (
+            s.mount_label.as_ref(),
+            allocated_label.and_then(|l| l.level()),
+        ) {
+            (Some(m), Some(level)) if m.value.split(':').count() == 3 => {
+                Some(format!("{}:{level}", m.value))
+            }
+            (Some(m), _) => Some(m.value.clone()),
+            (None, Some(level)) => Some(format!("system_u:object_r:container_file_t:{level}")),
+            (None, None) => None,
+        };
         let required = s.required.as_ref().is_none_or(|r| r.value);
         b = b
             .selinux(SelinuxSpec::new(label, mount, required).map_err(|e| internal("selinux", e))?);
@@ -195,4 +208,64 @@ pub fn build_policy(
         b = b.landlock(landlock_spec(l).map_err(|d| vec![*d])?);
     }
     b.build().map_err(|e| internal("policy", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::{self, Options};
+    use crate::source::SourceFile;
+
+    fn resolved(body: &str) -> Resolved {
+        let f = SourceFile::new(
+            "p.yaml",
+            format!("apiVersion: rampart.dev/v1\nkind: SecurityProfile\n{body}"),
+        );
+        let (chain, d) = resolve::load_chain_from(f, &Options::host());
+        assert!(d.is_empty(), "{d:?}");
+        resolve::resolve_chain(chain, &Options::host()).0
+    }
+
+    #[test]
+    fn auto_levels_reach_the_process_and_the_mount_label() {
+        let r = resolved("selinux: {type: container_t, level: auto, required: false}\n");
+        assert!(wants_mcs(&r));
+        assert!(
+            build_policy(&r, None, None).is_err(),
+            "auto needs an allocation"
+        );
+        let l = Label::parse("system_u:system_r:container_t:s0:c1,c2").unwrap();
+        let p = build_policy(&r, None, Some(&l)).unwrap();
+        let s = p.selinux().unwrap();
+        assert_eq!(s.process_label(), "system_u:system_r:container_t:s0:c1,c2");
+        assert_eq!(
+            s.mount_label(),
+            Some("system_u:object_r:container_file_t:s0:c1,c2")
+        );
+        let r = resolved(
+            "selinux: {type: container_t, level: auto, mountLabel: \"system_u:object_r:my_file_t\"}\n",
+        );
+        let p = build_policy(&r, None, Some(&l)).unwrap();
+        assert_eq!(
+            p.selinux().unwrap().mount_label(),
+            Some("system_u:object_r:my_file_t:s0:c1,c2")
+        );
+        assert!(p.selinux().unwrap().required(), "required by default");
+    }
+
+    #[test]
+    fn landlock_names_map_to_rights() {
+        let r = resolved(
+            "landlock: {paths: [{path: /usr, access: [read, execute]}], net: {connectTcp: [443]}}\n",
+        );
+        let p = build_policy(&r, None, None).unwrap();
+        let l = p.landlock().unwrap();
+        assert_eq!(l.handled_fs(), FS_ALL);
+        assert_eq!(
+            l.paths()[0].access(),
+            fs_access::READ_FILE | fs_access::READ_DIR | fs_access::EXECUTE
+        );
+        assert!(l.handle_connect_tcp() && !l.handle_bind_tcp());
+        assert_eq!(l.connect_tcp(), [443]);
+    }
 }
