@@ -417,6 +417,11 @@ static ERRNOS: std::sync::LazyLock<Vec<(&str, u64)>> = std::sync::LazyLock::new(
         ERFKILL,
         EHWPOISON,
         ENOTSUP,
+        EMULTIHOP,
+        ENOKEY,
+        EKEYEXPIRED,
+        EKEYREVOKED,
+        EKEYREJECTED,
     ]
 });
 

@@ -526,18 +526,7 @@ impl<'a> Decoder<'a> {
     /// The location of `len` bytes at `offset` inside a scalar's value, when
     /// the source text maps one to one (plain or simply quoted scalars).
     fn inner_loc(&self, n: &Node, value: &str, range: std::ops::Range<usize>) -> Location {
-        let src = &self.file.text[n.span.clone()];
-        let base = if src == value {
-            Some(n.span.start)
-        } else if src.len() == value.len() + 2 && &src[1..src.len() - 1] == value {
-            Some(n.span.start + 1)
-        } else {
-            None
-        };
-        match base {
-            Some(b) => Location::new(self.file, b + range.start..b + range.end),
-            None => self.loc(n),
-        }
+        self.loc(n).inner(value, range)
     }
 
     fn when(&mut self, n: &Node) -> Option<When> {
