@@ -671,28 +671,7 @@ pub fn resolve(
 // Pod Security Standards, as the admission controller reports them.
 // ---------------------------------------------------------------------------
 
-const BASELINE_CAPS: &[&str] = &[
-    "AUDIT_WRITE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "MKNOD",
-    "NET_BIND_SERVICE",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYS_CHROOT",
-];
-
-const SELINUX_TYPES: &[&str] = &[
-    "container_t",
-    "container_init_t",
-    "container_kvm_t",
-    "container_engine_t",
-];
+use crate::lint::{PSS_BASELINE_CAPS as BASELINE_CAPS, PSS_SELINUX_TYPES as SELINUX_TYPES};
 
 fn quoted(names: &[String]) -> String {
     names

@@ -376,7 +376,16 @@ const LEGACY_PAIRS: &[(&str, &str)] = &[
     ("fork", "clone"),
 ];
 
-const PSS_BASELINE_CAPS: &[&str] = &[
+/// SELinux types Pod Security Standards allow.
+pub const PSS_SELINUX_TYPES: &[&str] = &[
+    "container_t",
+    "container_init_t",
+    "container_kvm_t",
+    "container_engine_t",
+];
+
+/// Capabilities Pod Security Standards *baseline* allows adding.
+pub const PSS_BASELINE_CAPS: &[&str] = &[
     "AUDIT_WRITE",
     "CHOWN",
     "DAC_OVERRIDE",
@@ -991,13 +1000,7 @@ fn pss_checks(own: &Profile, r: &Resolved, level: Pss) -> Vec<Diagnostic> {
             .map(|t| (t.value.clone(), t.loc.clone()))
             .or_else(|| label_part(2));
         if let Some((t, loc)) = ty
-            && ![
-                "container_t",
-                "container_init_t",
-                "container_kvm_t",
-                "container_engine_t",
-            ]
-            .contains(&t.as_str())
+            && !PSS_SELINUX_TYPES.contains(&t.as_str())
         {
             out.push(
                 Diagnostic::error(code, format!("SELinux type `{t}` is not allowed"), loc)

@@ -11,7 +11,8 @@
 
 use rampart::arch::{Arch, X32_SYSCALL_BIT};
 use rampart::capability::{self, CapSets};
-use rampart::resolve::{self, Options};
+use rampart::pipeline;
+use rampart::resolve::Options;
 use rampart::seccomp::ir::Action;
 use serde_json::Value;
 
@@ -152,13 +153,12 @@ fn compare(host: &str, arches: &[Arch], caps: CapSets, profile: &str) -> usize {
         kernel: KERNEL,
         ..Options::host()
     };
-    let (res, ir, diags) = resolve::resolve_reference(profile, &opts).unwrap();
-    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
-    assert_eq!(res.caps, caps, "capability sets");
-    let ir = ir.expect("a filter");
+    let c = pipeline::compile_reference(profile, &opts).unwrap();
+    assert!(c.warnings.iter().all(|d| !d.is_error()), "{:?}", c.warnings);
+    assert_eq!(c.resolved.caps, caps, "capability sets");
+    let ir = c.ir.expect("a filter");
     // The emitted program is checked too: simulated on the same vectors.
-    let compiled =
-        rampart::seccomp::compile(&ir).expect("the default profile compiles and verifies");
+    let compiled = c.filter.expect("the profile compiles and verifies");
     let sim = rampart::seccomp::simulate::Simulator::new(compiled.program.instructions()).unwrap();
     let vectors = arg_vectors();
     let mut checked = 0;
@@ -233,9 +233,10 @@ fn restricted_keeps_the_filter_and_drops_every_capability() {
 
 #[test]
 fn privileged_has_no_filter_and_every_capability() {
-    let (res, ir, diags) = resolve::resolve_reference("privileged", &Options::host()).unwrap();
-    assert!(diags.is_empty(), "{diags:?}");
-    assert!(ir.is_none());
+    let c = pipeline::compile_reference("privileged", &Options::host()).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(c.ir.is_none() && c.filter.is_none());
+    let res = c.resolved;
     assert_eq!(res.caps.bounding, capability::CapSet::all());
     assert_eq!(res.caps.inheritable, capability::CapSet::EMPTY);
     assert!(!res.no_new_privs.value);

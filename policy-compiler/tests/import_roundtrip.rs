@@ -294,16 +294,7 @@ fn seccompiler_ir(f: &Value, arch: Arch) -> FilterIr {
     let mut rules: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
     for e in f["filter"].as_array().unwrap() {
         let name = e["syscall"].as_str().unwrap();
-        // The kernel calls aarch64's 79 `newfstatat`; rampart's table, `fstatat`.
-        let nr = arch
-            .table()
-            .nr(name)
-            .or_else(|| {
-                (name == "newfstatat")
-                    .then(|| arch.table().nr("fstatat"))
-                    .flatten()
-            })
-            .unwrap();
+        let nr = arch.table().nr(name).unwrap();
         let conds: Vec<Cond> = e["args"]
             .as_array()
             .cloned()

@@ -112,16 +112,6 @@ fn action(cx: &mut Cx, v: &Value, what: &str) -> Option<Action> {
     })
 }
 
-/// Kernel syscall names that rampart's table for `arch` spells differently
-/// (the tables come from the `syscalls` crate).
-fn table_alias(arch: Arch, name: &str) -> Option<&'static str> {
-    const ALIASES: &[(&str, &str)] = &[("newfstatat", "fstatat")];
-    ALIASES
-        .iter()
-        .find(|(k, t)| *k == name && arch.table().nr(t).is_some())
-        .map(|(_, t)| *t)
-}
-
 fn guess_arch(name: &str) -> Option<Arch> {
     let lower = name.to_ascii_lowercase();
     if lower.contains("x86_64") || lower.contains("amd64") {
@@ -177,21 +167,9 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
         let from = format!("{fname}.filter[{i}]");
         let at = cx.find_after(&format!("\"{}\"", e.syscall), from_pos);
         from_pos = at.range.end;
-        let mut syscall = e.syscall.clone();
+        let syscall = e.syscall.clone();
         let known = match arch {
-            Some(a) if a.table().nr(&syscall).is_none() => match table_alias(a, &syscall) {
-                Some(t) => {
-                    cx.warn(
-                        "import-semantics",
-                        format!("{from}: rampart's {a} table calls `{syscall}` `{t}`; the rule uses `{t}`"),
-                        at.clone(),
-                    );
-                    syscall = t.to_string();
-                    true
-                }
-                None => false,
-            },
-            Some(_) => true,
+            Some(a) => a.table().nr(&syscall).is_some(),
             None => super::known_syscall(&syscall),
         };
         if !known {
