@@ -43,6 +43,20 @@ fn main() {
         .unwrap();
     }
     code.push_str("];\n");
+    // Identifies this build's embedded files in cache keys (`rampart run`), so a
+    // cached policy is never reused by a build whose built-in profiles or groups
+    // differ. SipHash with fixed keys: stable within one toolchain.
+    let mut h = std::hash::DefaultHasher::new();
+    for (rel, abs) in &files {
+        std::hash::Hash::hash(rel, &mut h);
+        std::hash::Hash::hash(&std::fs::read(abs).unwrap(), &mut h);
+    }
+    writeln!(
+        code,
+        "/// A hash of every built-in file.\npub const FINGERPRINT: u64 = {:#018x};",
+        std::hash::Hasher::finish(&h)
+    )
+    .unwrap();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("builtin_files.rs");
     std::fs::write(out, code).unwrap();
 }

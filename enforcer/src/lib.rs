@@ -12,6 +12,8 @@
 //!   with `unsafe`.
 //! * [`apply`]: the ordered apply sequence; [`report`]: the JSON-lines report;
 //!   [`error`]: errors and exit codes.
+//! * [`launch`]: from a decoded policy to `execve`, shared by `rampart-enforce`
+//!   and `rampart run`.
 
 pub mod apply;
 pub mod blob;
@@ -19,6 +21,7 @@ pub mod bpf;
 pub mod error;
 #[cfg(test)]
 mod fake;
+pub mod launch;
 pub mod policy;
 pub mod report;
 pub mod sys;

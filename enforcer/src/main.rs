@@ -11,19 +11,18 @@
 //! binary small. `--proc-root DIR` (hidden, for tests) changes where the private
 //! procfs handle is opened; it must still be a real procfs.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
-use rampart_enforce::apply::{ApplyOptions, apply};
 use rampart_enforce::blob;
 use rampart_enforce::error::exit;
+use rampart_enforce::launch::{Launch, enforce_and_exec, fail};
 use rampart_enforce::report::{Report, Step};
-use rampart_enforce::sys::{LinuxKernel, PreparedExec, adopt_fd};
+use rampart_enforce::sys::adopt_fd;
 
 const USAGE: &str = "usage: rampart-enforce (--policy FILE | --policy-fd N) [--report-fd N] \
                      [--userns-sync-fd N] [--cwd DIR] -- PROGRAM [ARGS...]";
@@ -111,43 +110,6 @@ fn parse_args(mut it: impl Iterator<Item = OsString>) -> Result<Args, String> {
     Ok(a)
 }
 
-/// Where `program` is: itself if it contains a `/`, else the first executable
-/// regular file named so in `PATH` (default `/usr/local/bin:/usr/bin:/bin`).
-fn resolve_program(program: &OsStr, path: Option<&OsStr>) -> Result<PathBuf, (i32, String)> {
-    if program.as_bytes().contains(&b'/') {
-        return Ok(PathBuf::from(program));
-    }
-    let path = path.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
-    let mut found_not_exec = None;
-    for dir in path.as_bytes().split(|&b| b == b':') {
-        let dir = if dir.is_empty() {
-            Path::new(".")
-        } else {
-            Path::new(OsStr::from_bytes(dir))
-        };
-        let cand = dir.join(program);
-        if let Ok(m) = std::fs::metadata(&cand) {
-            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-                return Ok(cand);
-            }
-            if m.is_file() {
-                found_not_exec.get_or_insert(cand);
-            }
-        }
-    }
-    let name = program.to_string_lossy();
-    Err(match found_not_exec {
-        Some(p) => (
-            exit::CANNOT_EXEC,
-            format!("{} is not executable", p.display()),
-        ),
-        None => (
-            exit::NOT_FOUND,
-            format!("`{name}` not found in PATH ({})", path.to_string_lossy()),
-        ),
-    })
-}
-
 fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
     let (mut f, name) = match (&a.policy_file, a.policy_fd) {
         (Some(p), _) => (
@@ -172,19 +134,6 @@ fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(buf)
-}
-
-/// Reports a failure on stderr and the report fd, and exits with `code`; the
-/// program is never executed. Every message names its step.
-fn fail(report: &mut Report, step: Step, code: i32, errno: Option<i32>, msg: String) -> ! {
-    let msg = if msg.starts_with("step `") {
-        msg
-    } else {
-        format!("step `{step}`: {msg}")
-    };
-    eprintln!("rampart-enforce: {msg}");
-    report.fail(step, msg, errno, code);
-    std::process::exit(code);
 }
 
 fn main() {
@@ -226,85 +175,24 @@ fn main() {
             format!("invalid policy: {e}"),
         )
     });
-    for fd in [a.report_fd, a.userns_sync_fd].into_iter().flatten() {
-        if policy.keep_fds().contains(&fd) {
-            let m = format!("fd {fd} is both an enforcer fd and in the policy's keep_fds");
-            fail(&mut report, Step::Policy, exit::USAGE, None, m);
-        }
-    }
-
-    // PATH lookup happens now, with the launcher's view of the filesystem, so that
-    // nothing needs to be searched once seccomp and Landlock are in place.
-    let path_env = std::env::var_os("PATH");
-    let program = resolve_program(&a.program, path_env.as_deref())
-        .unwrap_or_else(|(code, m)| fail(&mut report, Step::ResolveProgram, code, None, m));
-    // Absolute, because --cwd changes the directory before execve.
-    let program = std::path::absolute(&program).unwrap_or_else(|e| {
-        fail(
-            &mut report,
-            Step::ResolveProgram,
-            exit::NOT_FOUND,
-            e.raw_os_error(),
-            e.to_string(),
-        )
-    });
-    let argv: Vec<OsString> = std::iter::once(a.program.clone())
-        .chain(a.args.iter().cloned())
-        .collect();
-    let envp: Vec<OsString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut e = k.into_vec();
-            e.push(b'=');
-            e.extend_from_slice(v.as_bytes());
-            OsString::from_vec(e)
-        })
-        .collect();
-    let exec = PreparedExec::new(&program, &argv, &envp).unwrap_or_else(|e| {
-        fail(
-            &mut report,
-            Step::ResolveProgram,
-            exit::USAGE,
-            None,
-            e.to_string(),
-        )
-    });
-    let cwd = match a
-        .cwd
-        .as_ref()
-        .map(|c| CString::new(c.as_os_str().as_bytes()))
-        .transpose()
+    if let Some(fd) = a.report_fd
+        && policy.keep_fds().contains(&fd)
     {
-        Ok(c) => c,
-        Err(_) => fail(
-            &mut report,
-            Step::ExecPaths,
-            exit::USAGE,
-            None,
-            "--cwd contains a NUL byte".into(),
-        ),
-    };
-
-    let mut kernel = LinuxKernel::new(
-        a.proc_root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/proc")),
-    );
-    let opts = ApplyOptions {
+        let m = format!("fd {fd} is both an enforcer fd and in the policy's keep_fds");
+        fail(&mut report, Step::Policy, exit::USAGE, None, m);
+    }
+    let proc_root = a
+        .proc_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/proc"));
+    let launch = Launch {
+        program: &a.program,
+        args: &a.args,
         userns_sync_fd: sync.as_ref().map(|s| s.as_raw_fd()),
-        cwd: cwd.as_deref(),
-        exec: &exec,
+        cwd: a.cwd.as_deref(),
+        proc_root: &proc_root,
     };
-    let err = match apply(&mut kernel, &policy, &opts, &mut report) {
-        Err(e) => e,
-        Ok(()) => unreachable!("LinuxKernel::execve returns only on failure"),
-    };
-    fail(
-        &mut report,
-        err.step(),
-        err.exit_code(),
-        err.errno(),
-        err.to_string(),
-    );
+    enforce_and_exec(&policy, &launch, &mut report)
 }
 
 #[cfg(test)]
@@ -359,19 +247,6 @@ mod tests {
             args(&["--policy", "a", "--policy", "b", "--", "x"])
                 .unwrap_err()
                 .contains("twice")
-        );
-    }
-
-    #[test]
-    fn path_lookup() {
-        let p = resolve_program(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))).unwrap();
-        assert_eq!(p, PathBuf::from("/bin/sh"));
-        let (code, _) =
-            resolve_program(OsStr::new("no-such-prog-xyz"), Some(OsStr::new("/bin"))).unwrap_err();
-        assert_eq!(code, exit::NOT_FOUND);
-        assert_eq!(
-            resolve_program(OsStr::new("./x"), None).unwrap(),
-            PathBuf::from("./x")
         );
     }
 }

@@ -204,6 +204,37 @@ impl PreparedExec {
     }
 }
 
+/// Ends this process at once with `code`, without exit handlers or buffer
+/// flushes (in a child forked by `rampart run` those belong to the parent).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an integer, never returns and touches no memory of ours.
+    unsafe { libc::_exit(code) }
+}
+
+/// Forks this process. The child runs `child`, which never returns (it execs or
+/// exits: `Infallible` stands for `!`); the parent gets the child's pid. Refuses (`EBUSY`) unless this process
+/// has a single thread, since a child forked from a multi-threaded process may
+/// only make async-signal-safe calls and `child` allocates.
+pub fn fork_child(child: impl FnOnce() -> std::convert::Infallible) -> io::Result<u32> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(sys_error(
+            libc::EBUSY,
+            format!("cannot fork a launcher with {threads} threads: the child could deadlock"),
+        ));
+    }
+    // SAFETY: the process is single-threaded (checked above, and nothing here starts
+    // a thread in between), so the child inherits no lock held by another thread and
+    // may allocate; it never returns into the caller's frames (`child` cannot return).
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        // `child()` diverges: the lint flags the empty match that proves it.
+        #[allow(unreachable_code)]
+        0 => match child() {},
+        pid => Ok(pid as u32),
+    }
+}
+
 /// Takes ownership of an fd number inherited from the launcher (`--report-fd`,
 /// `--policy-fd`, `--userns-sync-fd`). Fails with `EBADF` if it is not open.
 ///
@@ -334,6 +365,22 @@ fn selinux_active() -> bool {
     r == 0 && st.f_type as i64 == SELINUX_MAGIC
 }
 
+/// Marks fds `first..=last` close-on-exec. Through `syscall` because musl has no
+/// `close_range` wrapper (the enforcer is also built for musl, statically).
+fn close_range_cloexec(first: u32, last: u32) -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC takes integers and only sets
+    // descriptor flags; no memory is passed.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            libc::c_uint::from(first),
+            libc::c_uint::from(last),
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        )
+    })
+    .map(drop)
+}
+
 fn caps_err(e: caps::errors::CapsError) -> io::Error {
     // The caps crate formats the OS error into a string; errno is still set.
     let errno = io::Error::last_os_error()
@@ -342,8 +389,21 @@ fn caps_err(e: caps::errors::CapsError) -> io::Error {
     sys_error(errno, e.to_string())
 }
 
+/// The `caps` crate's value for capability number `index`. `caps::all()` builds a
+/// fresh `HashSet` per call, so the table is built once (dropping the bounding set
+/// looks up ~40 capabilities on every launch).
 fn capability(index: u8) -> Option<caps::Capability> {
-    caps::all().into_iter().find(|c| c.index() == index)
+    static TABLE: std::sync::OnceLock<[Option<caps::Capability>; 64]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = [None; 64];
+        for c in caps::all() {
+            if let Some(slot) = t.get_mut(usize::from(c.index())) {
+                *slot = Some(c);
+            }
+        }
+        t
+    });
+    table.get(usize::from(index)).copied().flatten()
 }
 
 #[repr(C)]
@@ -384,15 +444,11 @@ impl Kernel for LinuxKernel {
         for &k in keep {
             let k = u32::try_from(k).unwrap_or(0);
             if k > first {
-                // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets descriptor flags.
-                cvt_i(unsafe {
-                    libc::close_range(first, k - 1, libc::CLOSE_RANGE_CLOEXEC as i32)
-                })?;
+                close_range_cloexec(first, k - 1)?;
             }
             first = first.max(k.saturating_add(1));
         }
-        // SAFETY: as above.
-        cvt_i(unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) })?;
+        close_range_cloexec(first, u32::MAX)?;
         // SAFETY: SIG_DFL is a valid disposition for SIGPIPE; no handler pointer involved.
         if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) } == libc::SIG_ERR {
             return Err(io::Error::last_os_error());

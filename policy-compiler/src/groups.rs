@@ -48,6 +48,28 @@ pub enum ExpandError {
     Cycle(Vec<String>),
 }
 
+/// The groups resolution expands `@names` with. The built-in set is parsed on
+/// first use and then shared by the whole process, so work that expands no group
+/// (`rampart run` on a warm cache) never parses the group files.
+#[derive(Clone, Debug, Default)]
+pub enum Groups {
+    #[default]
+    Builtin,
+    Custom(Arc<GroupSet>),
+}
+
+impl std::ops::Deref for Groups {
+    type Target = GroupSet;
+
+    fn deref(&self) -> &GroupSet {
+        static BUILTIN: std::sync::OnceLock<GroupSet> = std::sync::OnceLock::new();
+        match self {
+            Groups::Builtin => BUILTIN.get_or_init(GroupSet::builtin),
+            Groups::Custom(g) => g,
+        }
+    }
+}
+
 impl GroupSet {
     /// The built-in groups. They are tested to load cleanly.
     pub fn builtin() -> GroupSet {

@@ -94,6 +94,10 @@ pub struct ContainerResolution {
     pub profile_yaml: String,
     pub why: Vec<Why>,
     pub warnings: Vec<Diagnostic>,
+    /// `Some(field)` when `runAsNonRoot: true` applies to this container: a
+    /// launcher must refuse to start it as uid 0, as the kubelet does with an
+    /// image whose user is root.
+    pub requires_non_root: Option<String>,
 }
 
 impl ContainerResolution {
@@ -659,6 +663,10 @@ pub fn resolve(
             profile_yaml,
             why,
             warnings,
+            requires_non_root: match non_root {
+                Some((true, s)) => Some(s),
+                _ => None,
+            },
         });
     }
     if cx.diags.iter().any(Diagnostic::is_error) {

@@ -10,6 +10,7 @@ pub mod builtin;
 pub mod capability;
 pub mod consts;
 pub mod diagnostic;
+pub mod export;
 pub mod expr;
 pub mod fuzzing;
 pub mod groups;
@@ -23,6 +24,8 @@ pub mod reference;
 pub mod resolve;
 pub mod seccomp;
 pub mod selinux;
+#[cfg(feature = "selinux")]
+pub mod selinux_host;
 pub mod source;
 pub mod suggest;
 pub mod yaml;

@@ -228,6 +228,10 @@ pub const OTHER_CODES: &[(&str, &str)] = &[
         "selinux-level-auto",
         "`level: auto` is allocated per pod by `rampart run`, so a static compile cannot contain it",
     ),
+    (
+        "selinux-label-not-in-policy",
+        "the host's loaded SELinux policy does not define the label's user, role, type or categories (checked with the `selinux` cargo feature)",
+    ),
 ];
 
 /// Every code: lint rules first, then the others (for SARIF's rule table).

@@ -200,6 +200,8 @@ pub fn build_policy(
             (None, Some(level)) => Some(format!("system_u:object_r:container_file_t:{level}")),
             (None, None) => None,
         };
+        #[cfg(feature = "selinux")]
+        crate::selinux_host::check_labels(&label, mount.as_deref(), s)?;
         let required = s.required.as_ref().is_none_or(|r| r.value);
         b = b
             .selinux(SelinuxSpec::new(label, mount, required).map_err(|e| internal("selinux", e))?);

@@ -21,11 +21,12 @@ struct Cli {
 enum Command {
     /// Check profiles and syscall-group files; exit 0 clean, 1 findings, 2 usage or unreadable input.
     Lint(cli::lint::Args),
-    /// Compile a profile: seccomp BPF, disassembly, statistics, or a policy blob for the enforcer.
+    /// Compile a profile (or a directory, --out-dir): seccomp BPF, disassembly, statistics, a
+    /// policy blob for the enforcer, or OCI, kubelet, SPO and crun exports.
     Compile(cli::compile::Args),
     /// Simulate one syscall against a profile's filter: decision, rule, instructions.
     Explain(cli::explain::Args),
-    /// Run a program under a profile (compile, user namespace, enforcer, exec).
+    /// Run a program under a profile or a pod's container (compile, user namespace, enforce, exec).
     Run(cli::run::Args),
     /// List the syscall groups, or the syscalls of one group.
     Groups(cli::groups::Args),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::arch::Arch;
 use crate::capability::{CapSet, CapSets};
 use crate::diagnostic::Diagnostic;
-use crate::groups::{self, GroupSet};
+use crate::groups::{self, Groups};
 use crate::profile::{
     self, ArchSel, CapName, Capabilities, Compatibility, Landlock, Profile, Seccomp, SeccompMode,
     Selinux, SyscallRule, UserNamespace,
@@ -31,7 +31,7 @@ pub struct Options {
     pub kernel: (u32, u32),
     /// `/proc/sys/kernel/cap_last_cap` of the machine the policy is for, when known.
     pub cap_last_cap: Option<u32>,
-    pub groups: GroupSet,
+    pub groups: Groups,
 }
 
 impl Options {
@@ -44,7 +44,7 @@ impl Options {
             cap_last_cap: std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
                 .ok()
                 .and_then(|s| s.trim().parse().ok()),
-            groups: GroupSet::builtin(),
+            groups: Groups::Builtin,
         }
     }
 }

@@ -136,3 +136,32 @@ fn builtin_profiles_are_clean() {
         );
     }
 }
+
+#[test]
+fn foreign_profiles_are_linted_directly_detected_or_named() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata");
+    let file = |n: &str| shared.join(n).display().to_string();
+    // Docker's default, detected: it converts cleanly, and the lint of the
+    // converted profile reports at `FILE.yaml` (what `rampart convert` writes).
+    let o = lint(&["--format", "json", &file("docker-default.json")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let docker = file("docker-default.json");
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["location"]["file"].as_str() == Some(&format!("{docker}.yaml"))),
+        "{v:#}"
+    );
+    // A seccompiler file with three filters needs --filter; named explicitly.
+    let fc = file("firecracker-x86_64.json");
+    let o = lint(&["--input-format", "seccompiler", &fc]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("--filter NAME"), "{}", stdout(&o));
+    let o = lint(&["--input-format", "seccompiler", "--filter", "vmm", &fc]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // A wrong --input-format is the import's error, with its location.
+    let o = lint(&["--input-format", "spo", &docker]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+}

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use rampart::arch::{Arch, X32_SYSCALL_BIT};
+use rampart::arch::Arch;
 use rampart::capability::{self, CapSet, CapSets};
 use rampart::groups::GroupSet;
 use rampart::import::{self, Format, ImportOptions, Imported};
@@ -22,12 +22,8 @@ use rampart::seccomp::ir::{Action, ArchIr, Cmp, CmpOp, Cond, FilterIr, Rule, Wid
 use rampart::source::SourceFile;
 use serde_json::{Value, json};
 
-fn testdata(name: &str) -> String {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/testdata")
-        .join(name);
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
+mod support;
+use support::{constants, same_decisions, testdata};
 
 fn import_text(format: Format, name: &str, text: &str, filter: Option<&str>) -> Imported {
     let opts = ImportOptions {
@@ -348,124 +344,6 @@ fn seccompiler_ir(f: &Value, arch: Arch) -> FilterIr {
 // ---------------------------------------------------------------------------
 // Vectors and comparison.
 // ---------------------------------------------------------------------------
-
-/// Every number in the JSON, as boundary candidates.
-fn constants(v: &Value, out: &mut BTreeSet<u64>) {
-    match v {
-        Value::Number(n) => {
-            if let Some(k) = n.as_u64() {
-                for x in [
-                    k.wrapping_sub(1),
-                    k,
-                    k.wrapping_add(1),
-                    k | (1 << 32),
-                    k | 0xffff_ffff_0000_0000,
-                    k & 0xffff_ffff,
-                    !k,
-                ] {
-                    out.insert(x);
-                }
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|x| constants(x, out)),
-        Value::Object(o) => o.values().for_each(|x| constants(x, out)),
-        _ => {}
-    }
-    out.extend([0, 1, u64::MAX, 1 << 32, 0xffff_ffff]);
-}
-
-/// Vectors for a syscall whose rules look at arguments: every candidate in
-/// every position alone, and each rule's satisfying vector with one position
-/// replaced by every candidate.
-fn vectors(rules: &[Rule], cands: &BTreeSet<u64>) -> Vec<[u64; 6]> {
-    let mut out = vec![[0u64; 6]];
-    for i in 0..6 {
-        for &c in cands {
-            let mut a = [0u64; 6];
-            a[i] = c;
-            out.push(a);
-        }
-    }
-    for r in rules {
-        let cmps = r.cond.cmps();
-        if cmps.is_empty() {
-            continue;
-        }
-        let mut base = [0u64; 6];
-        for c in &cmps {
-            base[c.arg as usize] = match c.op {
-                CmpOp::Eq | CmpOp::Le | CmpOp::Ge => c.value,
-                CmpOp::Ne | CmpOp::Gt => c.value.wrapping_add(1),
-                CmpOp::Lt => c.value.wrapping_sub(1),
-            };
-        }
-        out.push(base);
-        for c in &cmps {
-            for &k in cands {
-                let mut a = base;
-                a[c.arg as usize] = k;
-                out.push(a);
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-fn same_decisions(
-    what: &str,
-    reference: &FilterIr,
-    converted: &FilterIr,
-    cands: &BTreeSet<u64>,
-) -> usize {
-    let mut checked = 0;
-    for ra in &reference.arches {
-        let arch = ra.arch;
-        let table = arch.table();
-        let base = if arch == Arch::X32 {
-            X32_SYSCALL_BIT
-        } else {
-            0
-        };
-        let mut nrs: Vec<u32> = (base..=table.max_nr() + 64).collect();
-        nrs.extend(table.iter().map(|e| e.1));
-        for nr in nrs {
-            let argful = ra
-                .syscalls
-                .get(&nr)
-                .is_some_and(|r| r.iter().any(|r| r.cond != Cond::True));
-            let conv_argful = converted
-                .route(arch.audit_arch(), nr)
-                .and_then(|a| a.syscalls.get(&nr))
-                .is_some_and(|r| r.iter().any(|r| r.cond != Cond::True));
-            let mut rules: Vec<Rule> = ra.syscalls.get(&nr).cloned().unwrap_or_default();
-            if let Some(c) = converted
-                .route(arch.audit_arch(), nr)
-                .and_then(|a| a.syscalls.get(&nr))
-            {
-                rules.extend(c.iter().cloned());
-            }
-            let vs = if argful || conv_argful {
-                vectors(&rules, cands)
-            } else {
-                vec![[0; 6], [u64::MAX; 6]]
-            };
-            for a in vs {
-                let want = reference.evaluate(arch.audit_arch(), nr, a).0;
-                let got = converted.evaluate(arch.audit_arch(), nr, a).0;
-                assert_eq!(
-                    got,
-                    want,
-                    "{what}: {arch} nr {nr} ({:?}) args {a:x?}",
-                    table.name(nr)
-                );
-                checked += 1;
-            }
-        }
-    }
-    checked
-}
 
 const KERNELS: [(u32, u32); 2] = [(6, 18), (4, 4)];
 

@@ -58,3 +58,75 @@ pub fn rampart_bin() -> PathBuf {
     );
     bin
 }
+
+/// A live test's scratch directory (removed on drop), with the profile writer and
+/// the `rampart run` invocation the end-to-end tests share.
+#[derive(Debug)]
+pub struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    /// Needs root ([`require_root`]). `mode` is given to `chmod` on the directory
+    /// (e.g. `a+rwx`), for tests whose apps run as another user.
+    pub fn new(mode: Option<&str>) -> Scratch {
+        require_root();
+        let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(mode) = mode {
+            let ok = std::process::Command::new("chmod")
+                .arg(mode)
+                .arg(dir.path())
+                .status()
+                .expect("chmod");
+            assert!(ok.success(), "chmod {mode}");
+        }
+        Scratch { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a rampart profile (the header is added) and returns its path.
+    pub fn profile(&self, name: &str, body: &str) -> String {
+        let p = self.path(name);
+        std::fs::write(
+            &p,
+            format!("apiVersion: rampart.dev/v1\nkind: SecurityProfile\n{body}"),
+        )
+        .expect("write profile");
+        p.display().to_string()
+    }
+
+    /// `rampart run --cache-dir … --state-dir …` in this directory; the caller adds
+    /// the profile options, `--` and the program.
+    pub fn rampart_run(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(rampart_bin());
+        c.arg("run")
+            .arg("--cache-dir")
+            .arg(self.path("cache"))
+            .arg("--state-dir")
+            .arg(self.path("state"));
+        c
+    }
+}
+
+/// A command's stdout and stderr, for assertion messages and matching.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The value of a `Key: value` line (as in `/proc/self/status`).
+pub fn field<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .and_then(|v| v.strip_prefix(':'))
+                .map(str::trim)
+        })
+        .unwrap_or_else(|| panic!("no {key} in {out}"))
+}

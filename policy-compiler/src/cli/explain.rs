@@ -67,7 +67,7 @@ pub fn run(a: Args) -> u8 {
     }
     let mut opts = Options::host();
     opts.profiles_dir = a.profiles_dir.clone();
-    let mut compiled = match super::compile::compile_any(&a.profile, None, &opts) {
+    let mut compiled = match super::compile::compile_any(&a.profile, None, None, &opts) {
         Ok(c) => c,
         Err(e) => return super::compile::report(e),
     };
@@ -85,7 +85,7 @@ pub fn run(a: Args) -> u8 {
             .unwrap_or_default();
         arches.push(arch);
         opts.arches = Some(arches);
-        compiled = match super::compile::compile_any(&a.profile, None, &opts) {
+        compiled = match super::compile::compile_any(&a.profile, None, None, &opts) {
             Ok(c) => c,
             Err(e) => return super::compile::report(e),
         };

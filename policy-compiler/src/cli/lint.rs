@@ -41,6 +41,13 @@ pub struct Args {
     #[arg(long, value_name = "ARCH[,ARCH…]", value_parser = super::parse_arches)]
     arch: Option<super::ArchList>,
     /// Profile files or directories (searched for *.yaml and *.yml).
+    /// The files' format when they are not rampart YAML (default: detected per file;
+    /// OCI, Docker, SPO, appc and seccompiler files are converted, then linted).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    input_format: Option<rampart::import::Format>,
+    /// For files holding several seccompiler filters: which one.
+    #[arg(long, value_name = "NAME")]
+    filter: Option<String>,
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
@@ -63,6 +70,34 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         std::fs::metadata(path)?;
         out.push(path.to_path_buf());
         Ok(())
+    }
+}
+
+/// A foreign file: the import's own findings (at the original file), then the
+/// lint of the profile it converts to (`FILE.yaml`, as `rampart convert` writes it).
+fn lint_foreign(
+    fmt: rampart::import::Format,
+    path: &Path,
+    name: String,
+    text: &str,
+    filter: Option<String>,
+    opts: &Options,
+    pss: Option<Pss>,
+) -> Vec<Diagnostic> {
+    let iopts = rampart::import::ImportOptions {
+        source_name: name.clone(),
+        filter,
+        base_dir: path.parent().map(Path::to_path_buf),
+        ..Default::default()
+    };
+    match rampart::import::load(fmt, text, &iopts) {
+        Err(diags) => diags,
+        Ok(imported) => {
+            let converted = imported.source_file(format!("{name}.yaml"));
+            let mut diags = imported.warnings;
+            diags.extend(lint::lint_file(&converted, opts, pss));
+            diags
+        }
     }
 }
 
@@ -97,8 +132,12 @@ pub fn run(args: Args) -> u8 {
                 return 2;
             }
         };
-        let file = SourceFile::new(f.display().to_string(), text);
-        for d in lint::lint_file(&file, &opts, pss) {
+        let name = f.display().to_string();
+        let found = match args.input_format.or_else(|| rampart::import::detect(&text)) {
+            None => lint::lint_file(&SourceFile::new(name, text), &opts, pss),
+            Some(fmt) => lint_foreign(fmt, f, name, &text, args.filter.clone(), &opts, pss),
+        };
+        for d in found {
             // A parent profile linted through several children reports once.
             if seen.insert((
                 d.primary.file.name.clone(),

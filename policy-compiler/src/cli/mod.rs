@@ -1,6 +1,7 @@
 //! The `rampart` subcommands. Each returns the process exit code.
 
 pub mod compile;
+pub mod compile_dir;
 pub mod convert;
 pub mod explain;
 pub mod groups;

@@ -1,32 +1,62 @@
-//! `rampart run [--security-profile REF] -- PROGRAM [ARGS…]`: compile (or take
-//! from the cache), set up the user namespace when asked, start the enforcer,
-//! forward signals, and exit with the app's status.
+//! `rampart run [--security-profile REF | --pod POD.yaml [--container NAME]] --
+//! PROGRAM [ARGS…]`: resolve the profile (a reference, or one container of a
+//! Kubernetes pod), compile it (or take it from the cache), set up the user
+//! namespace when asked, start the enforcer, forward signals, and exit with
+//! the app's status.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
 use rampart::diagnostic;
+use rampart::kube::{self, KubeOptions};
+use rampart::lint::Pss;
 use rampart::pipeline::{self, Failure};
 use rampart::profile::UsernsMode;
 use rampart::resolve::{self, Options};
-use rampart::selinux::{Label, McsAllocator};
+use rampart::selinux::McsAllocator;
+use rampart::source::SourceFile;
+use rampart_enforce::launch::{Launch, enforce_and_exec};
+use rampart_enforce::policy::CompiledPolicy;
+use rampart_enforce::report::Report;
 use rampart_userns::{AutoAllocator, AutoConfig, IdMap, IdMaps, MapWriter};
 use sha2::{Digest, Sha256};
+
+use super::resolve_pod::PssLevel;
 
 /// Exit status for a failure of rampart itself (as Docker and Podman use it).
 const EXIT_RAMPART: u8 = 125;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The profile: default, restricted, privileged, localhost/<path> or a .yaml path.
-    #[arg(long, default_value = "default", value_name = "REF")]
-    security_profile: String,
-    /// Where `localhost/` references resolve.
+    /// The profile: default, restricted, privileged, localhost/<path> or a .yaml
+    /// path [default: default].
+    #[arg(long, value_name = "REF", conflicts_with = "pod")]
+    security_profile: Option<String>,
+    /// Take the profile from a Kubernetes pod manifest (YAML or JSON; a workload
+    /// uses its pod template), resolved as `rampart resolve --pod` does.
+    #[arg(long, value_name = "POD.yaml")]
+    pod: Option<PathBuf>,
+    /// The pod's container to run; required when the pod has more than one
+    /// (init containers included).
+    #[arg(long, value_name = "NAME", requires = "pod")]
+    container: Option<String>,
+    /// With --pod: the node default, for a container nothing in the pod decides.
+    #[arg(long, value_name = "REF", requires = "pod")]
+    default_profile: Option<String>,
+    /// With --pod: refuse a pod that violates this Pod Security Standards level,
+    /// as the admission controller would.
+    #[arg(long, value_enum, requires = "pod")]
+    pss: Option<PssLevel>,
+    /// Where `localhost/` references resolve (with --pod: the kubelet's seccomp
+    /// directory, where Localhost profiles live).
     #[arg(long, value_name = "DIR")]
     profiles_dir: Option<PathBuf>,
     /// Lease state (user-namespace ranges, SELinux MCS pairs).
@@ -35,7 +65,8 @@ pub struct Args {
     /// Compiled-policy cache.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// The enforcer binary (default: `rampart-enforce` next to `rampart`).
+    /// Exec this `rampart-enforce` binary in the child instead of applying the
+    /// policy in the forked child directly (the same code, one more exec).
     #[arg(long, value_name = "PATH", env = "RAMPART_ENFORCE")]
     enforcer: Option<PathBuf>,
     /// The program and its arguments.
@@ -70,26 +101,12 @@ fn default_dir(kind: &str) -> PathBuf {
     }
 }
 
-fn enforcer_path(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
-    if let Some(p) = explicit {
-        return Ok(p);
-    }
-    let me = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
-    let sibling = me.with_file_name("rampart-enforce");
-    if sibling.is_file() {
-        Ok(sibling)
-    } else {
-        Err(format!(
-            "the enforcer is not installed next to rampart ({}); build the workspace (`cargo build --release`) or pass --enforcer PATH",
-            sibling.display()
-        ))
-    }
-}
-
-/// The cache key: everything the compiled policy depends on.
+/// The cache key: everything the compiled policy depends on (this build's
+/// compiler and built-in files, the profile texts, the host options).
 fn cache_key(texts: &[(String, String)], opts: &Options) -> String {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(rampart::builtin::FINGERPRINT.to_le_bytes());
     for (name, text) in texts {
         h.update(name.as_bytes());
         h.update([0]);
@@ -109,6 +126,190 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// What `rampart run` needs from the resolved profile besides the compiled
+/// policy. Cached beside it (`KEY.run`), so a warm run neither parses nor resolves.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct RunFacts {
+    /// Who the app runs as (0 without a `user` section).
+    app_uid: u32,
+    userns: Option<UsernsFacts>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum UsernsFacts {
+    Auto {
+        size: u32,
+    },
+    /// `[inside, outside, count]` extents.
+    Explicit {
+        uid: Vec<[u32; 3]>,
+        gid: Vec<[u32; 3]>,
+    },
+}
+
+impl RunFacts {
+    fn of(resolved: &resolve::Resolved) -> RunFacts {
+        let userns = resolved.user_namespace.as_ref().and_then(|u| {
+            let extents = |m: &[rampart::profile::IdMapping]| {
+                m.iter()
+                    .map(|x| [x.container_id, x.host_id, x.size])
+                    .collect::<Vec<_>>()
+            };
+            match u.mode.value {
+                UsernsMode::Auto => Some(UsernsFacts::Auto {
+                    size: u.size.as_ref().map_or(65536, |s| s.value),
+                }),
+                UsernsMode::Explicit => Some(UsernsFacts::Explicit {
+                    uid: extents(&u.uid_mappings),
+                    // Without gidMappings the gid map follows the uid map.
+                    gid: extents(if u.gid_mappings.is_empty() {
+                        &u.uid_mappings
+                    } else {
+                        &u.gid_mappings
+                    }),
+                }),
+                _ => None,
+            }
+        });
+        RunFacts {
+            // Without a `user` section the app keeps uid 0: root's own, or root inside
+            // the user namespace that rootless and userNamespace runs create.
+            app_uid: resolved.user.as_ref().map_or(0, |u| u.uid),
+            userns,
+        }
+    }
+}
+
+/// The policy to hand the enforcer and what else the run needs.
+#[derive(Debug)]
+struct Prepared {
+    policy: CompiledPolicy,
+    /// The policy's file, for `--enforcer`.
+    blob_path: PathBuf,
+    /// A per-pod policy file, removed when the app exits.
+    temp_blob: Option<PathBuf>,
+    facts: RunFacts,
+    /// Held as long as the app runs.
+    mcs_lease: Option<rampart::selinux::McsLease>,
+}
+
+/// A cached policy and its facts, if both are present and valid.
+fn cache_lookup(cache_dir: &Path, key: &str) -> Option<Prepared> {
+    let blob_path = cache_dir.join(format!("{key}.blob"));
+    let blob = std::fs::read(&blob_path).ok()?;
+    let policy = rampart_enforce::blob::decode(&blob).ok()?;
+    let facts = std::fs::read(cache_dir.join(format!("{key}.run"))).ok()?;
+    let facts: RunFacts = serde_json::from_slice(&facts).ok()?;
+    Some(Prepared {
+        policy,
+        blob_path,
+        temp_blob: None,
+        facts,
+        mcs_lease: None,
+    })
+}
+
+/// The cold path: load and resolve the profile, then take its policy from the
+/// cache or compile it (always, when the policy carries a per-pod MCS label).
+/// Errors are printed here; `Err` holds the exit code.
+fn prepare(
+    args: &Args,
+    opts: &Options,
+    state_dir: &Path,
+    cache_dir: &Path,
+    builtin_key: Option<String>,
+) -> Result<Prepared, u8> {
+    let (file, what, non_root) = match &args.pod {
+        Some(pod) => pod_profile(args, pod, opts)?,
+        None => {
+            let reference = args.security_profile.as_deref().unwrap_or("default");
+            match rampart::reference::ProfileRef::parse(reference)
+                .and_then(|r| r.load(Path::new("."), opts.profiles_dir.as_deref()))
+            {
+                Ok(f) => (f, format!("profile `{reference}`"), None),
+                Err(e) => return Err(fail(e)),
+            }
+        }
+    };
+    let (chain, diags) = resolve::load_chain_from(file.clone(), opts);
+    if chain.is_empty() || diags.iter().any(|d| d.is_error()) {
+        for d in &diags {
+            eprint!("{}", diagnostic::render_text(d));
+        }
+        return Err(fail(format!("{what} has errors")));
+    }
+    let key = builtin_key.unwrap_or_else(|| {
+        let texts: Vec<(String, String)> = chain
+            .iter()
+            .map(|p| (p.file.name.clone(), p.file.text.clone()))
+            .collect();
+        cache_key(&texts, opts)
+    });
+    let check_non_root = |facts: &RunFacts| match &non_root {
+        Some(field) if facts.app_uid == 0 => Err(fail(format!(
+            "{what}: {field} is true but the app would run as uid 0 (the kubelet refuses to start it); set runAsUser to a non-zero uid"
+        ))),
+        _ => Ok(()),
+    };
+    if let Some(hit) = cache_lookup(cache_dir, &key) {
+        check_non_root(&hit.facts)?;
+        return Ok(hit);
+    }
+    let (resolved, _) = resolve::resolve_chain(chain, opts);
+    let facts = RunFacts::of(&resolved);
+    check_non_root(&facts)?;
+
+    // A per-pod MCS pair is leased to this process, which lives as long as the app.
+    if rampart::lower::wants_mcs(&resolved) {
+        let me = std::process::id();
+        let spec = match resolved.selinux.as_ref().map(rampart::lower::label_spec) {
+            Some(Ok(s)) => s,
+            Some(Err(d)) => return Err(fail(d.message)),
+            None => unreachable!("wants_mcs implies a selinux section"),
+        };
+        let alloc = McsAllocator::open(state_dir.join("selinux"))
+            .map_err(|e| fail(format!("cannot open the MCS allocator: {e}")))?;
+        let (label, mcs_lease) = spec
+            .resolve(&alloc, me)
+            .map_err(|e| fail(format!("cannot allocate an MCS pair: {e}")))?;
+        let policy = pipeline::compile_file(file, opts)
+            .and_then(|c| c.policy(Some(&label)))
+            .map_err(report_failure)?;
+        let blob_path = state_dir.join(format!("policy-{me}.blob"));
+        write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy))
+            .map_err(|e| fail(format!("cannot write {}: {e}", blob_path.display())))?;
+        return Ok(Prepared {
+            policy,
+            temp_blob: Some(blob_path.clone()),
+            blob_path,
+            facts,
+            mcs_lease,
+        });
+    }
+
+    let policy = pipeline::compile_file(file, opts)
+        .and_then(|c| c.policy(None))
+        .map_err(report_failure)?;
+    let blob_path = cache_dir.join(format!("{key}.blob"));
+    let facts_json = serde_json::to_vec(&facts).map_err(|e| fail(format!("run facts: {e}")))?;
+    // The blob first: a facts file is only ever next to a complete blob.
+    write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy))
+        .and_then(|()| write_atomically(&cache_dir.join(format!("{key}.run")), &facts_json))
+        .map_err(|e| {
+            fail(format!(
+                "cannot write the policy cache {}: {e}",
+                blob_path.display()
+            ))
+        })?;
+    Ok(Prepared {
+        policy,
+        blob_path,
+        temp_blob: None,
+        facts,
+        mcs_lease: None,
+    })
+}
+
 pub fn run(args: Args) -> u8 {
     let mut opts = Options::host();
     opts.profiles_dir = args.profiles_dir.clone();
@@ -120,107 +321,40 @@ pub fn run(args: Args) -> u8 {
         .cache_dir
         .clone()
         .unwrap_or_else(|| default_dir("cache"));
-    let enforcer = match enforcer_path(args.enforcer.clone()) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
+    // A warm run neither parses nor resolves: a built-in profile is keyed by its
+    // name (its text is part of this build's fingerprint), anything else by the
+    // texts of its `extends` chain.
+    let reference = args.security_profile.as_deref().unwrap_or("default");
+    let builtin_key = match &args.pod {
+        None => rampart::builtin::profile_name(reference)
+            .map(|name| cache_key(&[("<builtin>".into(), name.into())], &opts)),
+        Some(_) => None,
     };
-
-    // Load the chain first: it is cheap, and its text is the cache key.
-    let file = match rampart::reference::ProfileRef::parse(&args.security_profile)
-        .and_then(|r| r.load(Path::new("."), opts.profiles_dir.as_deref()))
+    let prepared = match builtin_key
+        .as_deref()
+        .and_then(|key| cache_lookup(&cache_dir, key))
     {
-        Ok(f) => f,
-        Err(e) => return fail(e),
-    };
-    let (chain, diags) = resolve::load_chain_from(file.clone(), &opts);
-    if chain.is_empty() || diags.iter().any(|d| d.is_error()) {
-        for d in &diags {
-            eprint!("{}", diagnostic::render_text(d));
-        }
-        return fail(format!("profile `{}` has errors", args.security_profile));
-    }
-    let texts: Vec<(String, String)> = chain
-        .iter()
-        .map(|p| (p.file.name.clone(), p.file.text.clone()))
-        .collect();
-    let (resolved, _) = resolve::resolve_chain(chain, &opts);
-    let per_pod_label = rampart::lower::wants_mcs(&resolved);
-    let userns_mode = resolved.user_namespace.as_ref().map(|u| u.mode.value);
-
-    // Per-pod allocations are leased to this process, which lives as long as the app.
-    let me = std::process::id();
-    let mut label: Option<Label> = None;
-    let mut _mcs_lease = None;
-    if per_pod_label {
-        let spec = match resolved.selinux.as_ref().map(rampart::lower::label_spec) {
-            Some(Ok(s)) => s,
-            Some(Err(d)) => return fail(d.message),
-            None => unreachable!("wants_mcs implies a selinux section"),
-        };
-        let alloc = match McsAllocator::open(state_dir.join("selinux")) {
-            Ok(a) => a,
-            Err(e) => return fail(format!("cannot open the MCS allocator: {e}")),
-        };
-        match spec.resolve(&alloc, me) {
-            Ok((l, lease)) => {
-                label = Some(l);
-                _mcs_lease = lease;
-            }
-            Err(e) => return fail(format!("cannot allocate an MCS pair: {e}")),
-        }
-    }
-
-    // The compiled policy: from the cache unless it depends on this pod.
-    let blob_path;
-    let mut temp_blob = None;
-    if per_pod_label {
-        let compiled = match pipeline::compile_file(file, &opts) {
-            Ok(c) => c,
-            Err(e) => return report_failure(e),
-        };
-        let policy = match compiled.policy(label.as_ref()) {
+        Some(hit) => hit,
+        None => match prepare(&args, &opts, &state_dir, &cache_dir, builtin_key) {
             Ok(p) => p,
-            Err(e) => return report_failure(e),
-        };
-        blob_path = state_dir.join(format!("policy-{me}.blob"));
-        if let Err(e) = write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy)) {
-            return fail(format!("cannot write {}: {e}", blob_path.display()));
-        }
-        temp_blob = Some(blob_path.clone());
-    } else {
-        blob_path = cache_dir.join(format!("{}.blob", cache_key(&texts, &opts)));
-        let cached = std::fs::read(&blob_path)
-            .ok()
-            .filter(|b| rampart_enforce::blob::decode(b).is_ok());
-        if cached.is_none() {
-            let compiled = match pipeline::compile_file(file, &opts) {
-                Ok(c) => c,
-                Err(e) => return report_failure(e),
-            };
-            let policy = match compiled.policy(None) {
-                Ok(p) => p,
-                Err(e) => return report_failure(e),
-            };
-            if let Err(e) = write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy)) {
-                return fail(format!(
-                    "cannot write the policy cache {}: {e}",
-                    blob_path.display()
-                ));
-            }
-        }
-    }
+            Err(code) => return code,
+        },
+    };
+    let Prepared {
+        policy,
+        blob_path,
+        temp_blob,
+        facts,
+        mcs_lease: _mcs_lease,
+    } = prepared;
 
     // User namespace: asked for by the profile, or implied when not root
     // (rootless: our own ids become root inside, so the capability sets can be set).
-    let maps: Option<(IdMaps, IdMaps, Option<rampart_userns::PodIdLease>)> = match userns_mode {
-        Some(UsernsMode::Auto) => {
-            let size = resolved
-                .user_namespace
-                .as_ref()
-                .and_then(|u| u.size.as_ref())
-                .map_or(65536, |s| s.value);
+    let me = std::process::id();
+    let maps: Option<(IdMaps, IdMaps, Option<rampart_userns::PodIdLease>)> = match &facts.userns {
+        Some(UsernsFacts::Auto { size }) => {
             let config = AutoConfig {
-                size,
+                size: *size,
                 ..AutoConfig::default()
             };
             let lease = AutoAllocator::for_invoking_user(state_dir.join("userns"), &config)
@@ -230,66 +364,65 @@ pub fn run(args: Args) -> u8 {
                 Err(e) => return fail(format!("cannot allocate a user-namespace range: {e}")),
             }
         }
-        Some(UsernsMode::Explicit) => {
-            let u = resolved
-                .user_namespace
-                .as_ref()
-                .expect("mode implies the section");
-            let conv = |m: &[rampart::profile::IdMapping]| -> Result<IdMaps, String> {
+        Some(UsernsFacts::Explicit { uid, gid }) => {
+            let conv = |m: &[[u32; 3]]| -> Result<IdMaps, String> {
                 let maps = m
                     .iter()
-                    .map(|x| {
-                        IdMap::new(x.container_id, x.host_id, x.size).map_err(|e| e.to_string())
+                    .map(|&[inside, outside, count]| {
+                        IdMap::new(inside, outside, count).map_err(|e| e.to_string())
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 IdMaps::new(maps).map_err(|e| e.to_string())
             };
-            let gid_src = if u.gid_mappings.is_empty() {
-                &u.uid_mappings
-            } else {
-                &u.gid_mappings
-            };
-            match (conv(&u.uid_mappings), conv(gid_src)) {
+            match (conv(uid), conv(gid)) {
                 (Ok(a), Ok(b)) => Some((a, b, None)),
                 (Err(e), _) | (_, Err(e)) => return fail(format!("userNamespace mappings: {e}")),
             }
         }
-        _ if euid() != 0 => {
+        None if euid() != 0 => {
             let gid = nix::unistd::getegid().as_raw();
             match (IdMaps::single(0, euid(), 1), IdMaps::single(0, gid, 1)) {
                 (Ok(a), Ok(b)) => Some((a, b, None)),
                 (Err(e), _) | (_, Err(e)) => return fail(e),
             }
         }
-        _ => None,
+        None => None,
     };
 
-    let mut cmd = Command::new(&enforcer);
-    cmd.arg("--policy").arg(&blob_path);
-    let mut sync = None;
-    if maps.is_some() {
-        let (ours, theirs) = match UnixStream::pair() {
-            Ok(p) => p,
-            Err(e) => return fail(format!("socketpair: {e}")),
-        };
-        // The child's end must survive exec: clear its close-on-exec flag.
-        if let Err(e) = nix::fcntl::fcntl(
-            theirs.as_fd(),
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        ) {
-            return fail(format!("fcntl: {e}"));
-        }
-        use std::os::fd::AsRawFd;
-        cmd.arg("--userns-sync-fd")
-            .arg(theirs.as_raw_fd().to_string());
-        sync = Some((ours, theirs));
+    // Signals to forward to the app, and SIGCHLD, are blocked before the child
+    // exists and taken with sigwait below: no handler, no extra thread (the child
+    // is forked from a single-threaded process). The child starts with an empty
+    // mask (std's spawn and the enforcer both reset it).
+    let mut signals = SigSet::empty();
+    for s in FORWARDED.iter().chain([&Signal::SIGCHLD]) {
+        signals.add(*s);
     }
-    cmd.arg("--").args(&args.command);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return fail(format!("cannot start {}: {e}", enforcer.display())),
+    if let Err(e) = signals.thread_block() {
+        return fail(format!("cannot block signals: {e}"));
+    }
+
+    // The user-namespace handshake runs over a socket pair: the child reports its
+    // new namespace, we write its maps, then we let it go on.
+    let sync = match maps {
+        Some(_) => match UnixStream::pair() {
+            Ok(p) => Some(p),
+            Err(e) => return fail(format!("socketpair: {e}")),
+        },
+        None => None,
     };
-    let pid = child.id();
+    let spawned = match &args.enforcer {
+        Some(enforcer) => spawn_enforcer(
+            enforcer,
+            &blob_path,
+            sync.as_ref().map(|s| &s.1),
+            &args.command,
+        ),
+        None => spawn_in_process(&policy, sync.as_ref().map(|s| &s.1), &args.command),
+    };
+    let pid = match spawned {
+        Ok(pid) => Pid::from_raw(pid as i32),
+        Err(e) => return fail(e),
+    };
     if let (Some((mut ours, theirs)), Some((uid, gid, _))) = (sync, maps.as_ref()) {
         drop(theirs);
         let mut byte = [0u8];
@@ -297,50 +430,208 @@ pub fn run(args: Args) -> u8 {
             .read_exact(&mut byte)
             .map_err(|e| format!("the enforcer did not report its user namespace: {e}"))
             .and_then(|_| {
-                rampart_userns::write_maps(pid, uid, gid, MapWriter::Auto, Path::new("/proc"))
-                    .map_err(|e| format!("cannot write the ID maps: {e}"))
+                rampart_userns::write_maps(
+                    pid.as_raw() as u32,
+                    uid,
+                    gid,
+                    MapWriter::Auto,
+                    Path::new("/proc"),
+                )
+                .map_err(|e| format!("cannot write the ID maps: {e}"))
             })
             .and_then(|_| {
                 ours.write_all(&[1])
                     .map_err(|e| format!("cannot signal the enforcer: {e}"))
             });
         if let Err(e) = handshake {
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
             return fail(e);
         }
     }
 
-    // Forward the usual termination and user signals to the app.
-    let forward = [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGQUIT,
-        signal_hook::consts::SIGUSR1,
-        signal_hook::consts::SIGUSR2,
-    ];
-    if let Ok(mut signals) = signal_hook::iterator::Signals::new(forward) {
-        std::thread::spawn(move || {
-            for sig in signals.forever() {
-                if let Ok(s) = nix::sys::signal::Signal::try_from(sig) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), s);
-                }
-            }
-        });
-    }
-    let status = child.wait();
+    let status = wait_forwarding(pid, &signals);
     if let Some(p) = temp_blob {
         let _ = std::fs::remove_file(p);
     }
     match status {
-        Ok(s) => match (s.code(), s.signal()) {
-            (Some(c), _) => c as u8,
-            (None, Some(sig)) => 128 + sig as u8,
-            _ => EXIT_RAMPART,
-        },
+        Ok(WaitStatus::Exited(_, code)) => code as u8,
+        Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as u8,
+        Ok(other) => fail(format!("unexpected child status {other:?}")),
         Err(e) => fail(format!("waiting for the app: {e}")),
     }
+}
+
+/// The usual termination and user signals, passed on to the app.
+const FORWARDED: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// Waits for `pid` to end, forwarding the blocked signals in `signals` to it.
+fn wait_forwarding(pid: Pid, signals: &SigSet) -> nix::Result<WaitStatus> {
+    loop {
+        match signals.wait()? {
+            Signal::SIGCHLD => match waitpid(pid, Some(WaitPidFlag::WNOHANG))? {
+                WaitStatus::StillAlive => continue,
+                done @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => return Ok(done),
+                _ => continue,
+            },
+            sig => {
+                let _ = kill(pid, sig);
+            }
+        }
+    }
+}
+
+/// Forks a child that applies `policy` to itself and execs the program: the
+/// enforcer's own code (`rampart_enforce::launch`), run without a second exec.
+fn spawn_in_process(
+    policy: &CompiledPolicy,
+    sync: Option<&UnixStream>,
+    command: &[OsString],
+) -> Result<u32, String> {
+    let Some((program, rest)) = command.split_first() else {
+        return Err("missing PROGRAM".into());
+    };
+    let proc_root = PathBuf::from("/proc");
+    let launch = Launch {
+        program,
+        args: rest,
+        // Close-on-exec already (std's sockets are), so the app never sees it.
+        userns_sync_fd: sync.map(|s| s.as_raw_fd()),
+        cwd: None,
+        proc_root: &proc_root,
+    };
+    rampart_enforce::sys::fork_child(|| enforce_and_exec(policy, &launch, &mut Report::new(None)))
+        .map_err(|e| format!("cannot start the app: {e}"))
+}
+
+/// Runs the `rampart-enforce` binary at `enforcer` on the policy file (`--enforcer`).
+fn spawn_enforcer(
+    enforcer: &Path,
+    blob_path: &Path,
+    sync: Option<&UnixStream>,
+    command: &[OsString],
+) -> Result<u32, String> {
+    let mut cmd = Command::new(enforcer);
+    cmd.arg("--policy").arg(blob_path);
+    if let Some(theirs) = sync {
+        // The child's end must survive exec: clear its close-on-exec flag.
+        nix::fcntl::fcntl(
+            theirs.as_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .map_err(|e| format!("fcntl: {e}"))?;
+        cmd.arg("--userns-sync-fd")
+            .arg(theirs.as_raw_fd().to_string());
+    }
+    cmd.arg("--").args(command);
+    // The pid is reaped with waitpid by the caller; std's Child does not reap on drop.
+    cmd.spawn()
+        .map(|c| c.id())
+        .map_err(|e| format!("cannot start {}: {e}", enforcer.display()))
+}
+
+/// Resolves the profile of one container of a pod manifest: the generated
+/// profile, a description for messages, and the `runAsNonRoot` field that
+/// applies to it. Errors are printed here; `Err` holds the exit code.
+fn pod_profile(
+    args: &Args,
+    pod: &Path,
+    opts: &Options,
+) -> Result<(Arc<SourceFile>, String, Option<String>), u8> {
+    let text = std::fs::read_to_string(pod).map_err(|e| {
+        fail(format!(
+            "cannot read the pod manifest {}: {e}",
+            pod.display()
+        ))
+    })?;
+    let name = pod.display().to_string();
+    let print = |diags: &mut Vec<diagnostic::Diagnostic>| {
+        diagnostic::sort(diags);
+        for d in diags.iter() {
+            eprint!("{}", diagnostic::render_text(d));
+        }
+    };
+    let parsed = kube::parse_pod(&text, &name).map_err(|mut d| {
+        print(&mut d);
+        fail(format!("{name} is not a usable pod manifest"))
+    })?;
+    let pod_name = parsed.metadata.name.clone().unwrap_or_else(|| "pod".into());
+    let spec = parsed.spec.clone().unwrap_or_default();
+    let names: Vec<&str> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .map(|c| c.name.as_str())
+        .collect();
+    let container = match (&args.container, names.as_slice()) {
+        (Some(c), _) if names.contains(&c.as_str()) => c.clone(),
+        (Some(c), _) => {
+            return Err(fail(format!(
+                "pod `{pod_name}` ({name}) has no container `{c}`; its containers: {}",
+                names.join(", ")
+            )));
+        }
+        (None, [only]) => (*only).to_string(),
+        (None, []) => {
+            return Err(fail(format!("pod `{pod_name}` ({name}) has no containers")));
+        }
+        (None, _) => {
+            return Err(fail(format!(
+                "pod `{pod_name}` ({name}) has {} containers ({}): choose one with --container NAME",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+    };
+    if let Some(level) = args.pss {
+        let level = match level {
+            PssLevel::Baseline => Pss::Baseline,
+            PssLevel::Restricted => Pss::Restricted,
+        };
+        let violations = kube::pss_violations(&parsed, level);
+        if !violations.is_empty() {
+            return Err(fail(format!(
+                "pod `{pod_name}` ({name}) {}",
+                kube::pss_message(level, &violations)
+            )));
+        }
+    }
+    let kopts = KubeOptions {
+        source_name: name.clone(),
+        default_profile: args
+            .default_profile
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        profiles_dir: opts.profiles_dir.clone(),
+    };
+    let mut resolved = kube::resolve(&text, Some(&container), &kopts).map_err(|mut d| {
+        print(&mut d);
+        fail(format!(
+            "pod `{pod_name}` ({name}), container `{container}`: the pod cannot be resolved"
+        ))
+    })?;
+    // `resolve` with a known container name yields exactly that container.
+    let Some(r) = resolved.pop() else {
+        return Err(fail(format!(
+            "pod `{pod_name}` ({name}): container `{container}` was not resolved"
+        )));
+    };
+    for w in &r.warnings {
+        eprint!("{}", diagnostic::render_text(w));
+    }
+    Ok((
+        r.source_file(&pod_name),
+        format!("pod `{pod_name}` ({name}), container `{container}`"),
+        r.requires_non_root,
+    ))
 }
 
 fn report_failure(e: Failure) -> u8 {

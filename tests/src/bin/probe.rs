@@ -16,6 +16,13 @@
 //!   bind-tcp PORT          bind 0.0.0.0:PORT, prints `ok` or `errno=E`
 //!   cwd                    the working directory
 //!   exit N                 exit with N without writing anything
+//!   fork                   fork() (glibc: clone with SIGCHLD), the child
+//!                          exits 0; prints `ok` or `errno=E`
+//!   int80 NR               i386 syscall NR (no arguments) through `int $0x80`
+//!                          (x86_64 only), prints `ret=R errno=E`
+//!   mount-tmpfs DIR        new mount namespace, make `/` private, mount a
+//!                          tmpfs on DIR; prints `unshare=… private=… tmpfs=…`
+//!                          (`ok` or `errno=E`), stopping at the first failure
 //! Launchers (exec the command after `--`):
 //!   leak-fd N PATH -- CMD…       open PATH (a dir read-only, a file read-write,
 //!                                created) as fd N without close-on-exec
@@ -57,6 +64,80 @@ fn raw_syscall(nr: i64, a: &[u64]) -> (i64, i32) {
     // arguments chosen by the test; none of them is passed a pointer we own.
     let r = unsafe { libc::syscall(nr, g(0), g(1), g(2), g(3), g(4), g(5)) };
     (r, if r < 0 { errno() } else { 0 })
+}
+
+/// An i386 syscall without arguments through the 32-bit `int $0x80` gate: the
+/// kernel runs it as a compat call (seccomp sees `AUDIT_ARCH_I386`).
+#[cfg(target_arch = "x86_64")]
+fn int80(nr: u32) -> (i64, i32) {
+    let mut rax = u64::from(nr);
+    // SAFETY: a test probe deliberately issues the syscall the test names,
+    // with the number in eax and the result in eax; the tests name only
+    // argument-less calls (getpid, getppid), which touch no memory of ours.
+    // The other registers are declared clobbered in case a kernel does not
+    // preserve them on this path.
+    unsafe {
+        std::arch::asm!(
+            "int 0x80",
+            inout("rax") rax,
+            out("rcx") _, out("rdx") _, out("r8") _, out("r9") _,
+            out("r10") _, out("r11") _,
+            options(nostack),
+        );
+    }
+    // eax holds the 32-bit result: -4095..-1 is -errno.
+    let r = i64::from(rax as u32 as i32);
+    if (-4095..0).contains(&r) {
+        (-1, -r as i32)
+    } else {
+        (r, 0)
+    }
+}
+
+/// Each step of `mount-tmpfs`, stopping at the first failure so a mount is
+/// never attempted on a `/` that might still propagate to the host.
+fn mount_tmpfs(dir: &str) -> Vec<String> {
+    let d = CString::new(dir).unwrap();
+    let res = |r: i32| {
+        if r == 0 {
+            "ok".to_string()
+        } else {
+            format!("errno={}", errno())
+        }
+    };
+    let mut out = Vec::new();
+    // SAFETY: integer flags only.
+    let u = res(unsafe { libc::unshare(libc::CLONE_NEWNS) });
+    out.push(format!("unshare={u}"));
+    if u != "ok" {
+        return out;
+    }
+    // SAFETY: NUL-terminated literals and null pointers the kernel accepts.
+    let p = res(unsafe {
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    });
+    out.push(format!("private={p}"));
+    if p != "ok" {
+        return out;
+    }
+    // SAFETY: as above; `d` outlives the call.
+    let t = res(unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            d.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    });
+    out.push(format!("tmpfs={t}"));
+    out
 }
 
 fn main() {
@@ -153,6 +234,26 @@ fn main() {
                 .unwrap_or_else(|e| format!("error {e}"))
         ),
         "exit" => std::process::exit(num(a(1)) as i32),
+        "fork" => {
+            // SAFETY: single-threaded here; the child only calls _exit.
+            match unsafe { libc::fork() } {
+                -1 => println!("errno={}", errno()),
+                // SAFETY: _exit takes an integer and does not return.
+                0 => unsafe { libc::_exit(0) },
+                pid => {
+                    let mut st = 0;
+                    // SAFETY: `st` is a live, writable int.
+                    unsafe { libc::waitpid(pid, &mut st, 0) };
+                    println!("ok");
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        "int80" => {
+            let (r, e) = int80(num(a(1)) as u32);
+            println!("ret={r} errno={e}");
+        }
+        "mount-tmpfs" => println!("{}", mount_tmpfs(a(1)).join(" ")),
         "leak-fd" => {
             let n = num(a(1)) as i32;
             let p = CString::new(a(2)).unwrap();
