@@ -36,7 +36,7 @@ macro_rules! consts {
 
 /// Every named constant, by family.
 static CONSTANTS: std::sync::LazyLock<Vec<(&str, u64)>> = std::sync::LazyLock::new(|| {
-    consts![
+    let mut v = consts![
         // clone(2) flags.
         CLONE_VM,
         CLONE_FS,
@@ -151,10 +151,8 @@ static CONSTANTS: std::sync::LazyLock<Vec<(&str, u64)>> = std::sync::LazyLock::n
         FIONBIO,
         FIOCLEX,
         FIONCLEX,
-        // personality(2).
-        UNAME26,
+        // personality(2) (and UNAME26, FDPIC_FUNCPTRS below).
         ADDR_NO_RANDOMIZE,
-        FDPIC_FUNCPTRS,
         MMAP_PAGE_ZERO,
         ADDR_COMPAT_LAYOUT,
         READ_IMPLIES_EXEC,
@@ -294,7 +292,11 @@ static CONSTANTS: std::sync::LazyLock<Vec<(&str, u64)>> = std::sync::LazyLock::n
         SECCOMP_SET_MODE_FILTER,
         SECCOMP_GET_ACTION_AVAIL,
         SECCOMP_GET_NOTIF_SIZES,
-    ]
+    ];
+    // The libc crate has these for glibc targets only; the values are the
+    // kernel's (include/uapi/linux/personality.h), the same for every libc.
+    v.extend([("UNAME26", 0x0020000), ("FDPIC_FUNCPTRS", 0x0080000)]);
+    v
 });
 
 /// `enum personality` values from linux/personality.h, which `libc` does not
