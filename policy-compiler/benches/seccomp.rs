@@ -2,7 +2,7 @@
 //! side with libseccomp (optimisation levels 1 and 2, including BPF export) and
 //! seccompiler 0.5 (x86_64 only, where it can express the rules).
 //!
-//! Run: `CARGO_TARGET_DIR=/work/target-bpf cargo bench -p rampart --bench seccomp`.
+//! Run: `cargo bench -p rampart --bench seccomp`.
 //! Instruction counts and worst-case paths are printed once before the timings.
 
 use std::hint::black_box;
@@ -17,18 +17,6 @@ mod docker;
 
 #[path = "support/baselines.rs"]
 mod baselines;
-
-fn profile(arches: &[Arch], allow_only: bool) -> docker::Profile {
-    let json = std::fs::read_to_string(docker::PROFILE).expect("docker-default.json");
-    docker::load(
-        &json,
-        "amd64",
-        arches,
-        &docker::DEFAULT_CAPS,
-        (6, 18),
-        allow_only,
-    )
-}
 
 fn print_table(label: &str, p: &docker::Profile) {
     let ir = p.to_ir();
@@ -55,8 +43,8 @@ fn print_table(label: &str, p: &docker::Profile) {
 }
 
 fn bench(c: &mut Criterion) {
-    let allow = profile(&[Arch::X86_64], true);
-    let whole = profile(&[Arch::X86_64, Arch::X86, Arch::X32], false);
+    let allow = docker::load_default(&[Arch::X86_64], true);
+    let whole = docker::load_default(&[Arch::X86_64, Arch::X86, Arch::X32], false);
     print_table("allow-list x86_64", &allow);
     print_table("whole profile x86_64+x86+x32", &whole);
 

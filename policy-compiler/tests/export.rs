@@ -776,7 +776,7 @@ fn docker_default_through_libseccomp_like_runc_decides_like_rampart() {
     // amd64, the 14 default capabilities, kernel 6.18): no rampart code between
     // the JSON and libseccomp. rampart compiles the same file through its importer.
     let json = testdata("docker-default.json");
-    let profile = docker::load(&json, "amd64", AMD64, &docker::DEFAULT_CAPS, (6, 18), false);
+    let profile = docker::load_default(AMD64, false);
     let program = baselines::libseccomp_program(&profile, 1);
     let io = ImportOptions {
         source_name: "docker-default.json".into(),

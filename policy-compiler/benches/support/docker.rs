@@ -33,7 +33,25 @@ pub const DEFAULT_CAPS: [&str; 14] = [
     "CAP_SYS_CHROOT",
 ];
 
-pub const PROFILE: &str = "/work/shared/testdata/docker-default.json";
+/// Docker's default profile, in `shared/testdata` beside the repository.
+pub const PROFILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/testdata/docker-default.json"
+);
+
+/// [`PROFILE`] as moby and runc load it on an amd64 host with Docker's default
+/// capabilities and kernel 6.18.
+pub fn load_default(arches: &[Arch], unconditional_allow_only: bool) -> Profile {
+    let json = std::fs::read_to_string(PROFILE).expect("docker-default.json");
+    load(
+        &json,
+        "amd64",
+        arches,
+        &DEFAULT_CAPS,
+        (6, 18),
+        unconditional_allow_only,
+    )
+}
 
 /// One argument condition as the profile writes it.
 #[derive(Clone, Debug)]

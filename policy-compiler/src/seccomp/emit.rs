@@ -878,152 +878,336 @@ enum Node {
 
 const INF: u32 = u32::MAX / 4;
 
+/// The plan's options, as stored per state for [`rebuild`]; `SPLIT + (k - i)`
+/// splits after segment `k`.
+const LEAF: u32 = 1;
+const CHAIN: u32 = 2;
+const JEQ_LO: u32 = 3;
+const JEQ_HI: u32 = 4;
+const SPLIT: u32 = 5;
+
+/// Per depth layer `d`: the least size of a tree for segments `i..=j` whose
+/// worst case is at most `d` (`INF` if none) and the option that achieves it,
+/// both at `i * n + j`.
+type Layers = Vec<(Vec<u32>, Vec<u32>)>;
+
+/// What the planner needs to know about `segs` besides the layers.
+struct PlanInput<'a> {
+    segs: &'a [Seg],
+    li: &'a [LeafInfo],
+    n: usize,
+    /// `chain[i * n + j]`: segments i, i+2, .., j share one leaf and i+1, i+3, ..
+    /// are single numbers (islands), so a `jeq` chain decides the whole range.
+    chain: Vec<bool>,
+}
+
+impl PlanInput<'_> {
+    fn new<'a>(segs: &'a [Seg], li: &'a [LeafInfo]) -> PlanInput<'a> {
+        let n = segs.len();
+        let mut p = PlanInput {
+            segs,
+            li,
+            n,
+            chain: vec![false; n * n],
+        };
+        for i in 0..n {
+            let mut j = i + 2;
+            while j < n {
+                let ok = (j == i + 2 || p.chain[p.idx(i, j - 2)])
+                    && p.single(j - 1)
+                    && segs[j].leaf == segs[i].leaf;
+                if !ok {
+                    break;
+                }
+                let at = p.idx(i, j);
+                p.chain[at] = true;
+                j += 2;
+            }
+        }
+        p
+    }
+
+    fn idx(&self, i: usize, j: usize) -> usize {
+        i * self.n + j
+    }
+
+    fn info(&self, s: usize) -> LeafInfo {
+        self.li[self.segs[s].leaf]
+    }
+
+    fn single(&self, s: usize) -> bool {
+        self.segs[s].lo == self.segs[s].hi
+    }
+
+    /// The islands of the chain `i..=j`, deepest first.
+    fn chain_islands(&self, i: usize, j: usize) -> Vec<usize> {
+        let mut isl: Vec<usize> = (i + 1..j).step_by(2).collect();
+        isl.sort_by_key(|&s| std::cmp::Reverse(self.info(s).depth));
+        isl
+    }
+
+    /// Worst case and size of the chain `i..=j`.
+    fn chain_cost(&self, i: usize, j: usize) -> (u32, u32) {
+        let isl = self.chain_islands(i, j);
+        let m = isl.len() as u32;
+        let mut depth = m + self.info(i).depth;
+        let mut size = m + self.info(i).size;
+        for (k, &s) in isl.iter().enumerate() {
+            depth = depth.max(k as u32 + 1 + self.info(s).depth);
+            size += self.info(s).size;
+        }
+        (depth, size)
+    }
+}
+
 /// The search tree over `segs` minimising worst-case executed instructions,
 /// then size. Returns the tree and its worst-case depth (final `ret` included).
+///
+/// `S(i, j, d)`, the least size of a tree for segments `i..=j` with worst case
+/// at most `d`, is computed layer by layer (`d` = 1, 2, ..) until the root is
+/// feasible; the options, in tie-breaking order: a leaf, a `jeq` chain, `jeq`
+/// on the first or the last segment, a `jge` split after segment `k` (ascending
+/// `k`, the first minimum wins). The plain recurrence costs O(n³) per layer;
+/// three reductions skip most of it while giving every state the plan reads
+/// exactly the value and the choice of the plain recurrence (the tests compare
+/// both tree for tree):
+/// 1. `md(i, j)`, the least `d` with a finite `S(i, j, d)`, comes first from
+///    the same options with depth in place of size (feasibility is monotone in
+///    `d`: an option that fits in `d` fits in `d + 1`). A state with `d < md`
+///    is `INF` without looking at it, and the root's depth is `md(0, n - 1)`.
+/// 2. Only states the rebuild can read are computed: at the root's depth the
+///    root, one layer below the prefixes and suffixes (the only children a
+///    root option has), below that every feasible interval. No computed state
+///    reads an uncomputed one.
+/// 3. The split minimum reads a row of layer `d - 1` and a row of its
+///    transpose, so both operands are contiguous and the loop vectorises; the
+///    first `k` reaching the minimum is then looked up, as the scan would pick.
+/// 4. A state's value and choice at `d` are a function of the layer-`d - 1`
+///    values it reads (the intervals `(i, k)` and `(k, j)` inside it) and of
+///    `d` only through the leaf, chain and `jeq` thresholds. When none of
+///    those inputs changed from `d - 1`, the state is copied, not recomputed:
+///    intervals of short decisions saturate a few layers above their `md`
+///    while the layers grow to fit deep argument-rule bodies.
 fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
     let n = segs.len();
-    let info = |s: usize| li[segs[s].leaf];
-    let single = |s: usize| segs[s].lo == segs[s].hi;
     if n == 1 {
-        return (Node::Leaf(0), info(0).depth);
+        return (Node::Leaf(0), li[segs[0].leaf].depth);
     }
     if n > DP_MAX_SEGMENTS {
         return balanced(segs, li, 0, n - 1);
     }
-    let idx = |i: usize, j: usize| i * n + j;
-    // chain[i][j]: segments i, i+2, .., j share one leaf; i+1, i+3, .. are single
-    // numbers (islands), so a jeq chain decides the whole range.
-    let mut chain = vec![false; n * n];
-    for i in 0..n {
-        let mut j = i + 2;
-        while j < n {
-            let ok = (j == i + 2 || chain[idx(i, j - 2)])
-                && single(j - 1)
-                && segs[j].leaf == segs[i].leaf;
-            if !ok {
-                break;
-            }
-            chain[idx(i, j)] = true;
-            j += 2;
-        }
-    }
-    let chain_islands = |i: usize, j: usize| -> Vec<usize> {
-        let mut isl: Vec<usize> = (i + 1..j).step_by(2).collect();
-        isl.sort_by_key(|&s| std::cmp::Reverse(info(s).depth));
-        isl
-    };
-    let chain_cost = |i: usize, j: usize| -> (u32, u32) {
-        let isl = chain_islands(i, j);
-        let m = isl.len() as u32;
-        let mut depth = m + info(i).depth;
-        let mut size = m + info(i).size;
-        for (k, &s) in isl.iter().enumerate() {
-            depth = depth.max(k as u32 + 1 + info(s).depth);
-            size += info(s).size;
-        }
-        (depth, size)
-    };
-    const LEAF: u32 = 1;
-    const CHAIN: u32 = 2;
-    const JEQ_LO: u32 = 3;
-    const JEQ_HI: u32 = 4;
-    const SPLIT: u32 = 5;
-    let mut layers: Vec<(Vec<u32>, Vec<u32>)> = vec![(vec![INF; n * n], vec![0; n * n])];
-    let mut found = None;
-    for d in 1..=64u32 {
-        let prev = &layers[d as usize - 1].0;
-        let mut cur = vec![INF; n * n];
-        let mut ch = vec![0u32; n * n];
-        for len in 0..n {
-            for i in 0..n - len {
-                let j = i + len;
-                let mut best = INF;
-                let mut choice = 0;
-                let mut consider = |c: u32, what: u32| {
-                    if c < best {
-                        best = c;
-                        choice = what;
-                    }
-                };
-                if i == j {
-                    if info(i).depth <= d {
-                        consider(info(i).size, LEAF);
-                    }
-                } else {
-                    if chain[idx(i, j)] {
-                        let (cd, cs) = chain_cost(i, j);
-                        if cd <= d {
-                            consider(cs, CHAIN);
-                        }
-                    }
-                    if single(i) && info(i).depth < d {
-                        consider(1 + info(i).size + prev[idx(i + 1, j)], JEQ_LO);
-                    }
-                    if single(j) && info(j).depth < d {
-                        consider(1 + info(j).size + prev[idx(i, j - 1)], JEQ_HI);
-                    }
-                    for k in i..j {
-                        consider(
-                            1 + prev[idx(i, k)] + prev[idx(k + 1, j)],
-                            SPLIT + (k - i) as u32,
-                        );
-                    }
+    let p = PlanInput::new(segs, li);
+    let chain_cost: Vec<Option<(u32, u32)>> = (0..n * n)
+        .map(|at| p.chain[at].then(|| p.chain_cost(at / n, at % n)))
+        .collect();
+    // 1. Least feasible depth, saturated at u8::MAX (anything above 64 falls
+    // back to the balanced tree, as the plain recurrence does).
+    let sat = |d: u32| u8::try_from(d).unwrap_or(u8::MAX);
+    let mut md = vec![u8::MAX; n * n];
+    // mdt[j * n + i] = md[i * n + j]: the split's second operand as a row.
+    let mut mdt = vec![u8::MAX; n * n];
+    for len in 0..n {
+        for i in 0..n - len {
+            let j = i + len;
+            let m = if i == j {
+                sat(p.info(i).depth)
+            } else {
+                let mut m = u8::MAX;
+                if let Some((cd, _)) = chain_cost[p.idx(i, j)] {
+                    m = m.min(sat(cd));
                 }
-                cur[idx(i, j)] = best.min(INF);
-                ch[idx(i, j)] = choice;
-            }
-        }
-        let done = cur[idx(0, n - 1)] < INF;
-        layers.push((cur, ch));
-        if done {
-            found = Some(d);
-            break;
+                if p.single(i) {
+                    m = m.min(
+                        sat(p.info(i).depth)
+                            .max(md[p.idx(i + 1, j)])
+                            .saturating_add(1),
+                    );
+                }
+                if p.single(j) {
+                    m = m.min(
+                        sat(p.info(j).depth)
+                            .max(md[p.idx(i, j - 1)])
+                            .saturating_add(1),
+                    );
+                }
+                let left = &md[i * n + i..i * n + j];
+                let right = &mdt[j * n + i + 1..j * n + j + 1];
+                let split = left
+                    .iter()
+                    .zip(right)
+                    .map(|(a, b)| *a.max(b))
+                    .min()
+                    .unwrap_or(u8::MAX);
+                m.min(split.saturating_add(1))
+            };
+            md[i * n + j] = m;
+            mdt[j * n + i] = m;
         }
     }
-    let Some(depth) = found else {
+    let depth = u32::from(md[p.idx(0, n - 1)]);
+    if depth > 64 {
         return balanced(segs, li, 0, n - 1);
-    };
-    fn rebuild(
-        layers: &[(Vec<u32>, Vec<u32>)],
-        n: usize,
-        i: usize,
-        j: usize,
-        d: usize,
-        islands: &dyn Fn(usize, usize) -> Vec<usize>,
-    ) -> Node {
-        let choice = layers[d].1[i * n + j];
-        match choice {
-            LEAF => Node::Leaf(i),
-            CHAIN => {
-                let mut node = Node::Leaf(i);
-                for s in islands(i, j).into_iter().rev() {
-                    node = Node::Jeq {
-                        hit: s,
-                        rest: Box::new(node),
-                    };
-                }
-                node
+    }
+    // 2.-4. The size layers. Feasible states, shallowest first: layer d visits
+    // the prefix with md <= d.
+    let mut order: Vec<(u8, usize)> = (0..n)
+        .flat_map(|i| (i..n).map(move |j| i * n + j))
+        .filter(|&s| u32::from(md[s]) <= depth)
+        .map(|s| (md[s], s))
+        .collect();
+    order.sort_unstable();
+    let mut layers: Layers = vec![(vec![INF; n * n], vec![0; n * n])];
+    let mut prev_t = vec![INF; n * n];
+    // Whether a state's value at d - 1 differs from d - 2, summarised per
+    // row and column (at d = 1 everything counts as changed):
+    // row_any[i * n + j]: some changed[i * n + k], i <= k <= j;
+    // col_any[j * n + i]: some changed[m * n + j], i <= m <= j.
+    let mut row_any = vec![true; n * n];
+    let mut col_any = vec![true; n * n];
+    for d in 1..=depth {
+        let (prev, prev_ch) = &layers[d as usize - 1];
+        // 4. Start from a copy of layer d - 1: a state whose inputs are all
+        // unchanged keeps its value and its choice.
+        let mut cur = prev.clone();
+        let mut ch = prev_ch.clone();
+        let mut cur_t = prev_t.clone();
+        // Infeasible states stay INF (unchanged); unneeded ones are never read
+        // but count as changed.
+        let mut cur_changed = vec![false; n * n];
+        for &(m, s) in order.iter().take_while(|(m, _)| u32::from(*m) <= d) {
+            let (i, j) = (s / n, s % n);
+            let needed = if d == depth {
+                i == 0 && j == n - 1
+            } else if d + 1 == depth {
+                i == 0 || j == n - 1
+            } else {
+                true
+            };
+            if !needed {
+                cur_changed[s] = true;
+                continue;
             }
-            JEQ_LO => Node::Jeq {
-                hit: i,
-                rest: Box::new(rebuild(layers, n, i + 1, j, d - 1, islands)),
-            },
-            JEQ_HI => Node::Jeq {
-                hit: j,
-                rest: Box::new(rebuild(layers, n, i, j - 1, d - 1, islands)),
-            },
-            c => {
-                let k = i + (c - SPLIT) as usize;
-                Node::Split {
-                    at: 0, // filled by the caller from the segments
-                    left: Box::new(rebuild(layers, n, i, k, d - 1, islands)),
-                    right: Box::new(rebuild(layers, n, k + 1, j, d - 1, islands)),
+            // 4. The state at d reads layer d - 1 at (i, k) for i <= k < j and
+            // (k, j) for i < k <= j, and depends on d only through the
+            // thresholds below. If none of those moved since d - 1, its value
+            // and choice at d are those at d - 1 (already copied).
+            let stable = if i == j {
+                u32::from(m) < d
+            } else {
+                u32::from(m) < d
+                    && !row_any[i * n + j - 1]
+                    && !col_any[j * n + i + 1]
+                    && p.info(i).depth + 1 != d
+                    && p.info(j).depth + 1 != d
+                    && chain_cost[s].is_none_or(|(cd, _)| cd != d)
+            };
+            if stable {
+                cur_changed[s] = false;
+                continue;
+            }
+            let mut best = INF;
+            let mut choice = 0;
+            if i == j {
+                if p.info(i).depth <= d {
+                    (best, choice) = (p.info(i).size, LEAF);
                 }
+            } else {
+                if let Some((cd, cs)) = chain_cost[s]
+                    && cd <= d
+                    && cs < best
+                {
+                    (best, choice) = (cs, CHAIN);
+                }
+                if p.single(i) && p.info(i).depth < d {
+                    let c = 1 + p.info(i).size + prev[p.idx(i + 1, j)];
+                    if c < best {
+                        (best, choice) = (c, JEQ_LO);
+                    }
+                }
+                if p.single(j) && p.info(j).depth < d {
+                    let c = 1 + p.info(j).size + prev[p.idx(i, j - 1)];
+                    if c < best {
+                        (best, choice) = (c, JEQ_HI);
+                    }
+                }
+                // 3. Sizes are below INF = u32::MAX / 4: the sums cannot wrap.
+                let left = &prev[i * n + i..i * n + j];
+                let right = &prev_t[j * n + i + 1..j * n + j + 1];
+                let sum = |(a, b): (&u32, &u32)| a + b;
+                let min = left.iter().zip(right).map(sum).min().unwrap_or(INF);
+                if 1 + min < best {
+                    let k = left
+                        .iter()
+                        .zip(right)
+                        .map(sum)
+                        .position(|s| s == min)
+                        .unwrap_or(0);
+                    (best, choice) = (1 + min, SPLIT + k as u32);
+                }
+            }
+            let v = best.min(INF);
+            cur_changed[s] = v != prev[s];
+            cur[s] = v;
+            cur_t[j * n + i] = v;
+            ch[s] = choice;
+        }
+        for i in 0..n {
+            let mut any = false;
+            for j in i..n {
+                any |= cur_changed[i * n + j];
+                row_any[i * n + j] = any;
             }
         }
+        for j in 0..n {
+            let mut any = false;
+            for i in (0..=j).rev() {
+                any |= cur_changed[i * n + j];
+                col_any[j * n + i] = any;
+            }
+        }
+        layers.push((cur, ch));
+        prev_t = cur_t;
     }
-    let node = rebuild(&layers, n, 0, n - 1, depth as usize, &chain_islands);
+    let node = rebuild(&layers, &p, 0, n - 1, depth as usize);
     (fill_split_points(node, segs), depth)
+}
+
+/// The tree the choices of `layers` describe for segments `i..=j` at depth `d`.
+fn rebuild(layers: &Layers, p: &PlanInput<'_>, i: usize, j: usize, d: usize) -> Node {
+    let choice = layers
+        .get(d)
+        .and_then(|l| l.1.get(p.idx(i, j)))
+        .copied()
+        .unwrap_or(LEAF);
+    match choice {
+        CHAIN => {
+            let mut node = Node::Leaf(i);
+            for s in p.chain_islands(i, j).into_iter().rev() {
+                node = Node::Jeq {
+                    hit: s,
+                    rest: Box::new(node),
+                };
+            }
+            node
+        }
+        JEQ_LO => Node::Jeq {
+            hit: i,
+            rest: Box::new(rebuild(layers, p, i + 1, j, d.saturating_sub(1))),
+        },
+        JEQ_HI => Node::Jeq {
+            hit: j,
+            rest: Box::new(rebuild(layers, p, i, j - 1, d.saturating_sub(1))),
+        },
+        c if c >= SPLIT => {
+            let k = i + (c - SPLIT) as usize;
+            Node::Split {
+                at: 0, // filled by the caller from the segments
+                left: Box::new(rebuild(layers, p, i, k, d.saturating_sub(1))),
+                right: Box::new(rebuild(layers, p, k + 1, j, d.saturating_sub(1))),
+            }
+        }
+        _ => Node::Leaf(i),
+    }
 }
 
 /// Sets each split's constant to the first number of its right subtree.
@@ -1793,5 +1977,118 @@ fn too_large(ir: &FilterIr, origins: &[Option<OriginId>]) -> EmitError {
         len: origins.len(),
         max: bpf::MAX_INSNS,
         top,
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The plain layered recurrence `plan` reduces (every state of every layer,
+    /// scalar split scan), kept to check the reductions tree for tree.
+    fn plan_reference(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
+        let n = segs.len();
+        if n == 1 {
+            return (Node::Leaf(0), li[segs[0].leaf].depth);
+        }
+        let p = PlanInput::new(segs, li);
+        let mut layers: Layers = vec![(vec![INF; n * n], vec![0; n * n])];
+        let mut found = None;
+        for d in 1..=64u32 {
+            let prev = &layers[d as usize - 1].0;
+            let mut cur = vec![INF; n * n];
+            let mut ch = vec![0u32; n * n];
+            for len in 0..n {
+                for i in 0..n - len {
+                    let j = i + len;
+                    let mut best = INF;
+                    let mut choice = 0;
+                    let mut consider = |c: u32, what: u32| {
+                        if c < best {
+                            best = c;
+                            choice = what;
+                        }
+                    };
+                    if i == j {
+                        if p.info(i).depth <= d {
+                            consider(p.info(i).size, LEAF);
+                        }
+                    } else {
+                        if p.chain[p.idx(i, j)] {
+                            let (cd, cs) = p.chain_cost(i, j);
+                            if cd <= d {
+                                consider(cs, CHAIN);
+                            }
+                        }
+                        if p.single(i) && p.info(i).depth < d {
+                            consider(1 + p.info(i).size + prev[p.idx(i + 1, j)], JEQ_LO);
+                        }
+                        if p.single(j) && p.info(j).depth < d {
+                            consider(1 + p.info(j).size + prev[p.idx(i, j - 1)], JEQ_HI);
+                        }
+                        for k in i..j {
+                            consider(
+                                1 + prev[p.idx(i, k)] + prev[p.idx(k + 1, j)],
+                                SPLIT + (k - i) as u32,
+                            );
+                        }
+                    }
+                    cur[p.idx(i, j)] = best.min(INF);
+                    ch[p.idx(i, j)] = choice;
+                }
+            }
+            let done = cur[p.idx(0, n - 1)] < INF;
+            layers.push((cur, ch));
+            if done {
+                found = Some(d);
+                break;
+            }
+        }
+        let Some(depth) = found else {
+            return balanced(segs, li, 0, n - 1);
+        };
+        let node = rebuild(&layers, &p, 0, n - 1, depth as usize);
+        (fill_split_points(node, segs), depth)
+    }
+
+    /// Segments from (leaf, single?) pairs, numbered upwards from 0.
+    fn segments(spec: &[(usize, bool)]) -> Vec<Seg> {
+        let mut lo = 0u32;
+        spec.iter()
+            .map(|&(leaf, single)| {
+                let hi = if single { lo } else { lo + 3 };
+                let s = Seg {
+                    lo,
+                    hi,
+                    leaf,
+                    origin: None,
+                };
+                lo = hi + 1;
+                s
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Same worst case, same size, same tree as the plain recurrence, on
+        /// inputs rich in single numbers and repeated leaves (so chains, `jeq`
+        /// ends and uneven leaf depths all compete).
+        #[test]
+        fn plan_equals_the_plain_recurrence(
+            infos in prop::collection::vec((1u32..9, 0u32..7), 1..5),
+            spec in prop::collection::vec((0usize..4, any::<bool>()), 1..48),
+        ) {
+            let li: Vec<LeafInfo> = infos.iter().map(|&(depth, size)| LeafInfo { depth, size }).collect();
+            let spec: Vec<(usize, bool)> = spec.into_iter().map(|(l, s)| (l % li.len(), s)).collect();
+            let segs = segments(&spec);
+            let (fast, fd) = plan(&segs, &li);
+            let (slow, sd) = plan_reference(&segs, &li);
+            prop_assert_eq!(fd, sd);
+            prop_assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+        }
     }
 }

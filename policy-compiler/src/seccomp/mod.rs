@@ -68,8 +68,14 @@ pub enum CompileError {
 /// On a verification mismatch nothing is returned but the error.
 pub fn compile(ir: &FilterIr) -> Result<Compiled, CompileError> {
     let Emitted { program, origins } = emit::emit(ir)?;
-    let verification = verify::verify(ir, &program)?;
-    let stats = stats::measure(ir, &program);
+    // One vector set and one run per vector serve both the proof and the
+    // statistics (the same vectors `verify` and `stats::measure` would build).
+    let insns = program.instructions();
+    let vectors = verify::vectors(ir, Some(insns));
+    let (verification, worst_case) = verify::verify_vectors(ir, insns, &vectors)?;
+    let sim =
+        simulate::Simulator::new(insns).map_err(|e| VerifyError::Unrunnable(e.to_string()))?;
+    let stats = stats::measure_parts(ir, insns, &sim, worst_case);
     Ok(Compiled {
         program,
         origins,

@@ -73,18 +73,6 @@ fn run(p: &SeccompProgram, arch: u32, nr: u32, args: [u64; 6]) -> Action {
     Action::from_ret(r.ret)
 }
 
-fn profile(arches: &[Arch], allow_only: bool) -> docker::Profile {
-    let json = std::fs::read_to_string(docker::PROFILE).expect("docker-default.json");
-    docker::load(
-        &json,
-        "amd64",
-        arches,
-        &docker::DEFAULT_CAPS,
-        (6, 18),
-        allow_only,
-    )
-}
-
 #[test]
 fn actions_round_trip_through_ret_values() {
     for a in [
@@ -165,7 +153,7 @@ fn u32_width_and_masks_evaluate_exactly() {
 
 #[test]
 fn docker_clone_rule_denies_namespace_flags_and_allows_fork() {
-    let p = profile(&[Arch::X86_64, Arch::X86, Arch::X32], false);
+    let p = docker::load_default(&[Arch::X86_64, Arch::X86, Arch::X32], false);
     let ir = p.to_ir();
     let c = compile(&ir).expect("compiles and verifies");
     for (token, clone) in [
@@ -486,7 +474,7 @@ fn worst_allowed(insns: &[SockFilter], token: u32, nrs: impl Iterator<Item = u32
 
 #[test]
 fn docker_allow_list_meets_the_targets() {
-    let p = profile(&[Arch::X86_64], true);
+    let p = docker::load_default(&[Arch::X86_64], true);
     let ir = p.to_ir();
     let allowed = ir.arches[0].syscalls.len();
     // 297 names libseccomp 2.5 knows, plus newer ones our table knows.
@@ -535,7 +523,7 @@ fn docker_allow_list_meets_the_targets() {
 #[test]
 fn docker_whole_profile_beats_libseccomp() {
     let arches = [Arch::X86_64, Arch::X86, Arch::X32];
-    let p = profile(&arches, false);
+    let p = docker::load_default(&arches, false);
     let ir = p.to_ir();
     let c = compile(&ir).expect("compiles");
     let l1 = baselines::libseccomp_program(&p, 1);
@@ -602,7 +590,7 @@ fn benchmark_table() {
             false,
         ),
     ] {
-        let p = profile(arches, allow_only);
+        let p = docker::load_default(arches, allow_only);
         let ir = p.to_ir();
         let c = compile(&ir).expect("compiles");
         let mut rows = vec![("rampart".to_string(), c.program.instructions().to_vec())];
@@ -639,7 +627,7 @@ fn benchmark_table() {
 
 #[test]
 fn verify_catches_mutated_jumps_and_constants() {
-    let p = profile(&[Arch::X86_64, Arch::X86, Arch::X32], false);
+    let p = docker::load_default(&[Arch::X86_64, Arch::X86, Arch::X32], false);
     let ir = p.to_ir();
     let c = compile(&ir).expect("compiles");
     let insns = c.program.instructions();
@@ -698,9 +686,23 @@ fn verify_catches_mutated_jumps_and_constants() {
     eprintln!("mutations caught: {caught}/{tried} target/return, {k_caught}/{k_tried} constants");
 }
 
+/// `compile` builds the vector set once and runs each vector once for both the
+/// proof and the statistics: it must give the same report and the same figures
+/// as `verify` and `stats::measure` run separately.
+#[test]
+fn compile_shares_vectors_without_changing_proof_or_stats() {
+    for arches in [&[Arch::X86_64][..], &[Arch::X86_64, Arch::X86, Arch::X32]] {
+        let ir = docker::load_default(arches, false).to_ir();
+        let c = compile(&ir).expect("compiles");
+        let alone = super::verify::verify(&ir, &c.program).expect("verifies");
+        assert_eq!(c.verification, alone);
+        assert_eq!(c.stats, super::stats::measure(&ir, &c.program));
+    }
+}
+
 #[test]
 fn action_cache_sees_every_unconditional_allow_of_the_whole_profile() {
-    let p = profile(&[Arch::X86_64, Arch::X86, Arch::X32], false);
+    let p = docker::load_default(&[Arch::X86_64, Arch::X86, Arch::X32], false);
     let ir = p.to_ir();
     let c = compile(&ir).expect("compiles");
     for a in &c.stats.arches {
@@ -728,7 +730,7 @@ fn action_cache_sees_every_unconditional_allow_of_the_whole_profile() {
 
 #[test]
 fn disassembly_names_things() {
-    let p = profile(&[Arch::X86_64, Arch::X86], false);
+    let p = docker::load_default(&[Arch::X86_64, Arch::X86], false);
     let ir = p.to_ir();
     let c = compile(&ir).expect("compiles");
     let text = c.disasm(&ir);

@@ -100,10 +100,11 @@ pub fn arg_vectors(conds: &[&Cond]) -> Vec<[u64; 6]> {
         .filter(|(_, s)| !s.is_empty())
         .map(|(i, s)| (i, s.iter().copied().collect()))
         .collect();
-    let mut out: BTreeSet<[u64; 6]> = BTreeSet::new();
-    out.insert([0; 6]);
+    // Collected in a Vec, then sorted and deduplicated: the same set, in the
+    // same order, as a BTreeSet would give, without a node per vector.
+    let mut out: Vec<[u64; 6]> = vec![[0; 6]];
     if used.is_empty() {
-        return out.into_iter().collect();
+        return out;
     }
     let product: usize = used
         .iter()
@@ -117,7 +118,7 @@ pub fn arg_vectors(conds: &[&Cond]) -> Vec<[u64; 6]> {
             for (k, (i, c)) in used.iter().enumerate() {
                 v[*i] = c[idx[k]];
             }
-            out.insert(v);
+            out.push(v);
             let mut k = 0;
             while k < idx.len() {
                 idx[k] += 1;
@@ -131,7 +132,9 @@ pub fn arg_vectors(conds: &[&Cond]) -> Vec<[u64; 6]> {
                 break;
             }
         }
-        return out.into_iter().collect();
+        out.sort_unstable();
+        out.dedup();
+        return out;
     }
     // Each argument alone, over a few bases for the others.
     for base in 0..4usize {
@@ -143,7 +146,7 @@ pub fn arg_vectors(conds: &[&Cond]) -> Vec<[u64; 6]> {
             for &x in c {
                 let mut v = b;
                 v[*i] = x;
-                out.insert(v);
+                out.push(v);
             }
         }
     }
@@ -157,7 +160,7 @@ pub fn arg_vectors(conds: &[&Cond]) -> Vec<[u64; 6]> {
                         let mut v = [0u64; 6];
                         v[*i] = x;
                         v[*j] = y;
-                        out.insert(v);
+                        out.push(v);
                     }
                 }
             }
@@ -173,9 +176,18 @@ pub fn arg_vectors(conds: &[&Cond]) -> Vec<[u64; 6]> {
                 .wrapping_add(1442695040888963407);
             v[*i] = c[(s >> 33) as usize % c.len()];
         }
-        out.insert(v);
+        out.push(v);
     }
-    out.into_iter().collect()
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Whether any rule compares an argument: without comparisons
+/// [`arg_vectors`] is just the all-zero vector, which the number vectors
+/// already cover.
+pub(crate) fn compares_args(conds: &[&Cond]) -> bool {
+    conds.iter().any(|c| !c.cmps().is_empty())
 }
 
 /// What kind of vector, for the report.
@@ -210,7 +222,9 @@ pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompDat
     tokens.sort_unstable();
     tokens.dedup();
     // Constants the program compares, as candidate numbers.
-    let mut program_ks: BTreeSet<u32> = BTreeSet::new();
+    // Number sets are collected in Vecs and sorted and deduplicated once: the
+    // same numbers in the same order as a BTreeSet, at a fraction of the cost.
+    let mut program_ks: Vec<u32> = Vec::new();
     for ins in program.unwrap_or(&[]) {
         if ins.code & 0x07 == op::JMP && ins.code & 0xf0 != op::JA {
             for k in [ins.k.wrapping_sub(1), ins.k, ins.k.wrapping_add(1)] {
@@ -225,7 +239,7 @@ pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompDat
             .iter()
             .filter(|a| a.arch.audit_arch() == tok)
             .collect();
-        let mut nrs: BTreeSet<u32> = program_ks.clone();
+        let mut nrs: Vec<u32> = program_ks.clone();
         nrs.extend([
             0,
             1,
@@ -254,6 +268,8 @@ pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompDat
             nrs.extend(0..=600u32);
             nrs.extend(X32_SYSCALL_BIT..=X32_SYSCALL_BIT + 600);
         }
+        nrs.sort_unstable();
+        nrs.dedup();
         for &nr in &nrs {
             out.push((SeccompData::new(tok, nr, [0; 6]), VectorKind::Number));
             // Rules of the tree this number reaches.
@@ -261,6 +277,9 @@ pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompDat
                 && let Some(rules) = a.syscalls.get(&nr)
             {
                 let conds: Vec<&Cond> = rules.iter().map(|r| &r.cond).collect();
+                if !compares_args(&conds) {
+                    continue;
+                }
                 for args in arg_vectors(&conds) {
                     if args != [0; 6] {
                         out.push((SeccompData::new(tok, nr, args), VectorKind::Argument));
@@ -297,11 +316,24 @@ pub fn verify(ir: &FilterIr, program: &SeccompProgram) -> Result<VerifyReport, V
 
 /// [`verify`] on raw instructions (they must pass the kernel's checks).
 pub fn verify_insns(ir: &FilterIr, insns: &[SockFilter]) -> Result<VerifyReport, VerifyError> {
+    verify_vectors(ir, insns, &vectors(ir, Some(insns))).map(|(report, _)| report)
+}
+
+/// [`verify_insns`] on a vector set already built by [`vectors`] for this IR
+/// and program. Also returns the most instructions one vector executed, which
+/// is the statistics' overall worst case, so [`super::compile`] runs every
+/// vector once.
+pub fn verify_vectors(
+    ir: &FilterIr,
+    insns: &[SockFilter],
+    vectors: &[(SeccompData, VectorKind)],
+) -> Result<(VerifyReport, usize), VerifyError> {
     let sim = Simulator::new(insns).map_err(|e| VerifyError::Unrunnable(e.to_string()))?;
     let mut report = VerifyReport::default();
-    for (d, kind) in vectors(ir, Some(insns)) {
+    let mut worst = 0;
+    for (d, kind) in vectors {
         let expected = ir.evaluate(d.arch, d.nr, d.args).0.to_ret();
-        let (got, _) = sim.run(&d);
+        let (got, executed) = sim.run(d);
         if got != expected {
             return Err(VerifyError::Mismatch {
                 arch: d.arch,
@@ -313,6 +345,7 @@ pub fn verify_insns(ir: &FilterIr, insns: &[SockFilter]) -> Result<VerifyReport,
                 got_action: Action::from_ret(got),
             });
         }
+        worst = worst.max(executed);
         report.vectors += 1;
         match kind {
             VectorKind::Number => report.number_vectors += 1,
@@ -320,5 +353,5 @@ pub fn verify_insns(ir: &FilterIr, insns: &[SockFilter]) -> Result<VerifyReport,
             VectorKind::ForeignArch => report.foreign_arch_vectors += 1,
         }
     }
-    Ok(report)
+    Ok((report, worst))
 }
