@@ -886,11 +886,6 @@ const JEQ_LO: u32 = 3;
 const JEQ_HI: u32 = 4;
 const SPLIT: u32 = 5;
 
-/// Per depth layer `d`: the least size of a tree for segments `i..=j` whose
-/// worst case is at most `d` (`INF` if none) and the option that achieves it,
-/// both at `i * n + j`.
-type Layers = Vec<(Vec<u32>, Vec<u32>)>;
-
 /// What the planner needs to know about `segs` besides the layers.
 struct PlanInput<'a> {
     segs: &'a [Seg],
@@ -1050,14 +1045,36 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
     }
     // 2.-4. The size layers. Feasible states, shallowest first: layer d visits
     // the prefix with md <= d.
-    let mut order: Vec<(u8, usize)> = (0..n)
-        .flat_map(|i| (i..n).map(move |j| i * n + j))
-        .filter(|&s| u32::from(md[s]) <= depth)
-        .map(|s| (md[s], s))
-        .collect();
-    order.sort_unstable();
-    let mut layers: Layers = vec![(vec![INF; n * n], vec![0; n * n])];
-    let mut prev_t = vec![INF; n * n];
+    // Sorted by (md, state): a counting sort over md (at most 65 values), since
+    // the states arrive in ascending order; O(n²) where a comparison sort of the
+    // n² pairs dominated the whole compile.
+    let mut counts = [0usize; 66];
+    let states = || {
+        (0..n)
+            .flat_map(move |i| (i..n).map(move |j| i * n + j))
+            .filter(|&s| u32::from(md[s]) <= depth)
+    };
+    for s in states() {
+        counts[usize::from(md[s]) + 1] += 1;
+    }
+    for m in 1..counts.len() {
+        counts[m] += counts[m - 1];
+    }
+    let mut order: Vec<(u8, usize)> = vec![(0, 0); counts[counts.len() - 1]];
+    for s in states() {
+        let slot = &mut counts[usize::from(md[s])];
+        order[*slot] = (md[s], s);
+        *slot += 1;
+    }
+    // `val` holds layer d - 1 while layer d is computed (its transpose in
+    // `val_t`); layer d's new values are applied after the layer, so nothing is
+    // copied per layer. Choices are kept sparsely: `changes[d]` lists, sorted by
+    // state, the states computed at layer d, and a state's choice at d is its
+    // latest entry at or below d (stable states keep theirs).
+    let mut val = vec![INF; n * n];
+    let mut val_t = vec![INF; n * n];
+    let mut changes: Vec<Vec<(usize, u32)>> = vec![Vec::new()];
+    let mut updates: Vec<(usize, u32)> = Vec::new();
     // Whether a state's value at d - 1 differs from d - 2, summarised per
     // row and column (at d = 1 everything counts as changed):
     // row_any[i * n + j]: some changed[i * n + k], i <= k <= j;
@@ -1065,12 +1082,11 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
     let mut row_any = vec![true; n * n];
     let mut col_any = vec![true; n * n];
     for d in 1..=depth {
-        let (prev, prev_ch) = &layers[d as usize - 1];
-        // 4. Start from a copy of layer d - 1: a state whose inputs are all
-        // unchanged keeps its value and its choice.
-        let mut cur = prev.clone();
-        let mut ch = prev_ch.clone();
-        let mut cur_t = prev_t.clone();
+        // 4. A state whose inputs are all unchanged keeps its value and choice.
+        let prev = &val;
+        let prev_t = &val_t;
+        let mut computed: Vec<(usize, u32)> = Vec::new();
+        updates.clear();
         // Infeasible states stay INF (unchanged); unneeded ones are never read
         // but count as changed.
         let mut cur_changed = vec![false; n * n];
@@ -1147,10 +1163,17 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
             }
             let v = best.min(INF);
             cur_changed[s] = v != prev[s];
-            cur[s] = v;
-            cur_t[j * n + i] = v;
-            ch[s] = choice;
+            if cur_changed[s] {
+                updates.push((s, v));
+            }
+            computed.push((s, choice));
         }
+        for &(s, v) in &updates {
+            val[s] = v;
+            val_t[(s % n) * n + s / n] = v;
+        }
+        computed.sort_unstable_by_key(|e| e.0);
+        changes.push(computed);
         for i in 0..n {
             let mut any = false;
             for j in i..n {
@@ -1165,20 +1188,28 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
                 col_any[j * n + i] = any;
             }
         }
-        layers.push((cur, ch));
-        prev_t = cur_t;
     }
-    let node = rebuild(&layers, &p, 0, n - 1, depth as usize);
+    let choice_at = |s: usize, d: usize| {
+        changes[..=d.min(changes.len() - 1)]
+            .iter()
+            .rev()
+            .find_map(|l| l.binary_search_by_key(&s, |e| e.0).ok().map(|x| l[x].1))
+            .unwrap_or(0)
+    };
+    let node = rebuild(&choice_at, &p, 0, n - 1, depth as usize);
     (fill_split_points(node, segs), depth)
 }
 
-/// The tree the choices of `layers` describe for segments `i..=j` at depth `d`.
-fn rebuild(layers: &Layers, p: &PlanInput<'_>, i: usize, j: usize, d: usize) -> Node {
-    let choice = layers
-        .get(d)
-        .and_then(|l| l.1.get(p.idx(i, j)))
-        .copied()
-        .unwrap_or(LEAF);
+/// The tree the choices describe for segments `i..=j` at depth `d`;
+/// `choice_at(state, d)` is the option state `i * n + j` took at depth `d`.
+fn rebuild(
+    choice_at: &dyn Fn(usize, usize) -> u32,
+    p: &PlanInput<'_>,
+    i: usize,
+    j: usize,
+    d: usize,
+) -> Node {
+    let choice = choice_at(p.idx(i, j), d);
     match choice {
         CHAIN => {
             let mut node = Node::Leaf(i);
@@ -1192,18 +1223,18 @@ fn rebuild(layers: &Layers, p: &PlanInput<'_>, i: usize, j: usize, d: usize) -> 
         }
         JEQ_LO => Node::Jeq {
             hit: i,
-            rest: Box::new(rebuild(layers, p, i + 1, j, d.saturating_sub(1))),
+            rest: Box::new(rebuild(choice_at, p, i + 1, j, d.saturating_sub(1))),
         },
         JEQ_HI => Node::Jeq {
             hit: j,
-            rest: Box::new(rebuild(layers, p, i, j - 1, d.saturating_sub(1))),
+            rest: Box::new(rebuild(choice_at, p, i, j - 1, d.saturating_sub(1))),
         },
         c if c >= SPLIT => {
             let k = i + (c - SPLIT) as usize;
             Node::Split {
                 at: 0, // filled by the caller from the segments
-                left: Box::new(rebuild(layers, p, i, k, d.saturating_sub(1))),
-                right: Box::new(rebuild(layers, p, k + 1, j, d.saturating_sub(1))),
+                left: Box::new(rebuild(choice_at, p, i, k, d.saturating_sub(1))),
+                right: Box::new(rebuild(choice_at, p, k + 1, j, d.saturating_sub(1))),
             }
         }
         _ => Node::Leaf(i),
@@ -1994,7 +2025,10 @@ mod plan_tests {
             return (Node::Leaf(0), li[segs[0].leaf].depth);
         }
         let p = PlanInput::new(segs, li);
-        let mut layers: Layers = vec![(vec![INF; n * n], vec![0; n * n])];
+        // Per depth layer `d`: the least size of a tree for segments `i..=j`
+        // whose worst case is at most `d` (`INF` if none) and the option that
+        // achieves it, both at `i * n + j`.
+        let mut layers: Vec<(Vec<u32>, Vec<u32>)> = vec![(vec![INF; n * n], vec![0; n * n])];
         let mut found = None;
         for d in 1..=64u32 {
             let prev = &layers[d as usize - 1].0;
@@ -2049,7 +2083,14 @@ mod plan_tests {
         let Some(depth) = found else {
             return balanced(segs, li, 0, n - 1);
         };
-        let node = rebuild(&layers, &p, 0, n - 1, depth as usize);
+        let choice_at = |s: usize, d: usize| {
+            layers
+                .get(d)
+                .and_then(|l| l.1.get(s))
+                .copied()
+                .unwrap_or(LEAF)
+        };
+        let node = rebuild(&choice_at, &p, 0, n - 1, depth as usize);
         (fill_split_points(node, segs), depth)
     }
 
