@@ -32,6 +32,21 @@ impl SockFilter {
     pub const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Self {
         SockFilter { code, jt, jf, k }
     }
+
+    /// Instructions from the raw `struct sock_filter` array in host byte order
+    /// (8 bytes each, as `seccomp_export_bpf()` writes it), unchecked; a partial
+    /// last instruction is dropped. [`SeccompProgram::from_bytes`] checks them.
+    pub fn parse_raw(bytes: &[u8]) -> Vec<SockFilter> {
+        bytes
+            .chunks_exact(8)
+            .map(|c| SockFilter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect()
+    }
 }
 
 impl fmt::Debug for SockFilter {
@@ -323,16 +338,7 @@ impl SeccompProgram {
                 len: bytes.len() / 8,
             });
         }
-        let insns = bytes
-            .chunks_exact(8)
-            .map(|c| SockFilter {
-                code: u16::from_ne_bytes([c[0], c[1]]),
-                jt: c[2],
-                jf: c[3],
-                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-            })
-            .collect();
-        Self::new(insns)
+        Self::new(SockFilter::parse_raw(bytes))
     }
 }
 

@@ -129,7 +129,20 @@ pub fn fail(report: &mut Report, step: Step, code: i32, errno: Option<i32>, msg:
 /// regular file named so in `PATH` (default `/usr/local/bin:/usr/bin:/bin`).
 pub fn resolve_program(program: &OsStr, path: Option<&OsStr>) -> Result<PathBuf, (i32, String)> {
     if program.as_bytes().contains(&b'/') {
-        return Ok(PathBuf::from(program));
+        // Checked here too, so a missing program is 127 before any step runs,
+        // as a shell reports it (the exec-path step then only guards /proc fds).
+        let p = PathBuf::from(program);
+        return match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(p),
+            Ok(m) if m.is_dir() => {
+                Err((exit::CANNOT_EXEC, format!("{} is a directory", p.display())))
+            }
+            Ok(_) => Err((
+                exit::CANNOT_EXEC,
+                format!("{} is not executable", p.display()),
+            )),
+            Err(e) => Err((exit::NOT_FOUND, format!("cannot run {}: {e}", p.display()))),
+        };
     }
     let path = path.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     let mut found_not_exec = None;
@@ -174,8 +187,14 @@ mod tests {
             resolve_program(OsStr::new("no-such-prog-xyz"), Some(OsStr::new("/bin"))).unwrap_err();
         assert_eq!(code, exit::NOT_FOUND);
         assert_eq!(
-            resolve_program(OsStr::new("./x"), None).unwrap(),
-            PathBuf::from("./x")
+            resolve_program(OsStr::new("/bin/sh"), None).unwrap(),
+            PathBuf::from("/bin/sh")
         );
+        let (code, m) = resolve_program(OsStr::new("./no-such-prog-xyz"), None).unwrap_err();
+        assert_eq!(code, exit::NOT_FOUND, "{m}");
+        let (code, _) = resolve_program(OsStr::new("/etc/passwd"), None).unwrap_err();
+        assert_eq!(code, exit::CANNOT_EXEC);
+        let (code, _) = resolve_program(OsStr::new("/etc/"), None).unwrap_err();
+        assert_eq!(code, exit::CANNOT_EXEC);
     }
 }

@@ -353,20 +353,6 @@ impl<'a> Bytes<'a> {
     }
 }
 
-/// `struct sock_filter`s from raw bytes in host order (8 bytes each), as
-/// `SeccompProgram::from_bytes` reads them; a partial last one is dropped.
-pub fn sock_filters(bytes: &[u8]) -> Vec<SockFilter> {
-    bytes
-        .chunks_exact(8)
-        .map(|c| SockFilter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect()
-}
-
 /// `bpf_check_simulate`: bytes 0-1 are an instruction count N (little endian),
 /// the next 8·N bytes
 /// the program, the rest `seccomp_data` vectors (64 bytes each). The kernel
@@ -383,7 +369,7 @@ pub fn bpf_check_simulate(data: &[u8]) {
     let n = usize::from(u16::from_le_bytes([n[0], n[1]]));
     let len = (n * 8).min(rest.len() / 8 * 8);
     let (prog_bytes, tail) = rest.split_at(len);
-    let prog = sock_filters(prog_bytes);
+    let prog = SockFilter::parse_raw(prog_bytes);
     let checked = bpf::check(&prog);
     let sim = Simulator::new(&prog);
     assert_eq!(

@@ -37,13 +37,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Seek};
 
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
+use libseccomp::{ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use rampart::arch::{Arch, X32_SYSCALL_BIT};
-use rampart::fuzzing;
 use rampart::seccomp::ir::{Action, ArchIr, Cmp, CmpOp, Cond, FilterIr, Rule, Width};
 use rampart::seccomp::simulate::{SeccompData, Simulator};
 use rampart::seccomp::{CompileError, EmitError};
@@ -63,28 +60,13 @@ const ARCH_SETS: &[&[Arch]] = &[
     &[Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64],
 ];
 
-fn scmp_arch(a: Arch) -> ScmpArch {
-    match a {
-        Arch::X86_64 => ScmpArch::X8664,
-        Arch::X86 => ScmpArch::X86,
-        Arch::X32 => ScmpArch::X32,
-        Arch::Aarch64 => ScmpArch::Aarch64,
-        other => panic!("{other} is not in the differential"),
-    }
-}
-
-fn scmp_action(a: Action) -> ScmpAction {
-    match a {
-        Action::Allow => ScmpAction::Allow,
-        Action::Errno(e) => ScmpAction::Errno(i32::from(e)),
-        Action::KillProcess => ScmpAction::KillProcess,
-        Action::KillThread => ScmpAction::KillThread,
-        Action::Trap => ScmpAction::Trap,
-        Action::Log => ScmpAction::Log,
-        Action::Trace(m) => ScmpAction::Trace(m),
-        Action::Notify => ScmpAction::Notify,
-    }
-}
+// The benchmarks' rampart → libseccomp mappings (and the Docker loader they need).
+use baselines::{scmp_action, scmp_arch};
+use rampart::seccomp::ir;
+#[path = "../benches/support/baselines.rs"]
+mod baselines;
+#[path = "../benches/support/docker.rs"]
+mod docker;
 
 /// One comparison as generated: `op` 0..=5 are rampart's operators with no
 /// mask, 6 is masked equality.
@@ -389,7 +371,7 @@ fn libseccomp_program(p: &Policy) -> Vec<SockFilter> {
     file.rewind().unwrap();
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).unwrap();
-    fuzzing::sock_filters(&bytes)
+    rampart_enforce::bpf::SockFilter::parse_raw(&bytes)
 }
 
 /// What rampart must return, given libseccomp's decision: the same, except

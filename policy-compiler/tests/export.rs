@@ -479,15 +479,6 @@ fn inexpressible_profiles_fail_naming_the_rule() {
 // libseccomp, fed the exported rules like runc.
 // ---------------------------------------------------------------------------
 
-fn scmp_arch(a: Arch) -> ScmpArch {
-    match a {
-        Arch::X86_64 => ScmpArch::X8664,
-        Arch::X86 => ScmpArch::X86,
-        Arch::X32 => ScmpArch::X32,
-        other => panic!("{other} is not in this differential"),
-    }
-}
-
 fn scmp_action(a: LinuxSeccompAction, errno: Option<u32>) -> ScmpAction {
     let e = errno.unwrap_or(1);
     match a {
@@ -572,7 +563,7 @@ fn libseccomp_program(sec: &LinuxSeccomp) -> Vec<rampart_enforce::bpf::SockFilte
     file.rewind().unwrap();
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).unwrap();
-    rampart::fuzzing::sock_filters(&bytes)
+    rampart_enforce::bpf::SockFilter::parse_raw(&bytes)
 }
 
 /// Syscall numbers (per arch token) whose names this libseccomp does not
@@ -589,8 +580,8 @@ fn unknown_to_libseccomp<'a>(
             let Some(nr) = a.arch.table().nr(name) else {
                 continue;
             };
-            let theirs =
-                ScmpSyscall::from_name_by_arch(name, scmp_arch(a.arch)).map(|s| s.as_raw_syscall());
+            let theirs = ScmpSyscall::from_name_by_arch(name, baselines::scmp_arch(a.arch))
+                .map(|s| s.as_raw_syscall());
             if theirs.map_or(true, |t| t as u32 != nr) {
                 out.insert((a.arch.audit_arch(), nr));
             }

@@ -16,7 +16,7 @@ use super::SockFilter;
 use super::docker::{Arg, Profile};
 use super::ir::Action;
 
-fn scmp_action(a: Action) -> ScmpAction {
+pub fn scmp_action(a: Action) -> ScmpAction {
     match a {
         Action::Allow => ScmpAction::Allow,
         Action::Errno(e) => ScmpAction::Errno(i32::from(e)),
@@ -29,7 +29,7 @@ fn scmp_action(a: Action) -> ScmpAction {
     }
 }
 
-fn scmp_arch(a: Arch) -> ScmpArch {
+pub fn scmp_arch(a: Arch) -> ScmpArch {
     match a {
         Arch::X86_64 => ScmpArch::X8664,
         Arch::X86 => ScmpArch::X86,
@@ -91,15 +91,7 @@ pub fn libseccomp_program(p: &Profile, level: u32) -> Vec<SockFilter> {
     f.rewind().expect("rewind");
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).expect("read bpf");
-    bytes
-        .chunks_exact(8)
-        .map(|c| SockFilter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect()
+    SockFilter::parse_raw(&bytes)
 }
 
 /// seccompiler's filter for the x86_64 part of the profile: one match action

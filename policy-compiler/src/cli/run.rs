@@ -275,12 +275,18 @@ fn prepare(
         let policy = pipeline::compile_file(file, opts)
             .and_then(|c| c.policy(Some(&label)))
             .map_err(report_failure)?;
+        // A file only for `--enforcer`: the in-process launch uses `policy` itself.
         let blob_path = state_dir.join(format!("policy-{me}.blob"));
-        write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy))
-            .map_err(|e| fail(format!("cannot write {}: {e}", blob_path.display())))?;
+        let temp_blob = if args.enforcer.is_some() {
+            write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy))
+                .map_err(|e| fail(format!("cannot write {}: {e}", blob_path.display())))?;
+            Some(blob_path.clone())
+        } else {
+            None
+        };
         return Ok(Prepared {
             policy,
-            temp_blob: Some(blob_path.clone()),
+            temp_blob,
             blob_path,
             facts,
             mcs_lease,
