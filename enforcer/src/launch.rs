@@ -5,7 +5,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Write;
 use std::os::fd::RawFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -58,15 +58,7 @@ pub fn enforce_and_exec(policy: &CompiledPolicy, launch: &Launch, report: &mut R
     let argv: Vec<OsString> = std::iter::once(launch.program.to_os_string())
         .chain(launch.args.iter().cloned())
         .collect();
-    let envp: Vec<OsString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut e = k.into_vec();
-            e.push(b'=');
-            e.extend_from_slice(v.as_bytes());
-            OsString::from_vec(e)
-        })
-        .collect();
-    let exec = PreparedExec::new(&program, &argv, &envp).unwrap_or_else(|e| {
+    let exec = PreparedExec::inheriting_env(&program, &argv).unwrap_or_else(|e| {
         fail(
             report,
             Step::ResolveProgram,

@@ -22,7 +22,10 @@ use rampart_enforce::blob;
 use rampart_enforce::error::exit;
 use rampart_enforce::launch::{Launch, enforce_and_exec, fail};
 use rampart_enforce::report::{Report, Step};
-use rampart_enforce::sys::adopt_fd;
+use rampart_enforce::sys::{LaunchArena, adopt_fd};
+
+#[global_allocator]
+static ALLOC: LaunchArena = LaunchArena::new();
 
 const USAGE: &str = "usage: rampart-enforce (--policy FILE | --policy-fd N) [--report-fd N] \
                      [--userns-sync-fd N] [--cwd DIR] -- PROGRAM [ARGS...]";
@@ -122,7 +125,13 @@ fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
         ),
         (None, None) => unreachable!("parse_args requires a policy source"),
     };
-    let mut buf = Vec::new();
+    // Sized from fstat so that the usual policy is read in one call (a pipe or an
+    // fd reports 0 and grows as needed).
+    let size_hint = f
+        .metadata()
+        .map_or(0, |m| m.len())
+        .min(blob::MAX_BLOB_LEN as u64 + 1);
+    let mut buf = Vec::with_capacity(size_hint as usize + 1);
     (&mut f)
         .take(blob::MAX_BLOB_LEN as u64 + 1)
         .read_to_end(&mut buf)

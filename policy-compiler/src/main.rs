@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+/// Most runs of `rampart` are short (`run` with a warm cache execs within a
+/// millisecond): see `LaunchArena` for why a bump arena goes first.
+#[global_allocator]
+static ALLOC: rampart_enforce::sys::LaunchArena = rampart_enforce::sys::LaunchArena::new();
+
 #[derive(Parser, Debug)]
 #[command(
     name = "rampart",
@@ -37,7 +42,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "run")
+        && let Some(args) = cli::run::fast_args(&argv[2..])
+    {
+        return ExitCode::from(cli::run::run(args));
+    }
+    let cli = Cli::parse_from(argv);
     let code = match cli.command {
         Command::Lint(a) => cli::lint::run(a),
         Command::Compile(a) => cli::compile::run(a),

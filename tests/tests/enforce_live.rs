@@ -7,6 +7,7 @@
 //! (or without the relevant policy part) and checks that it differs.
 #![cfg(target_arch = "x86_64")]
 
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
@@ -661,6 +662,42 @@ fn leaked_fds_do_not_reach_the_program_and_proc_fd_cwd_is_refused() {
     );
     o.assert_ran();
     assert_eq!(o.stdout.trim(), host.path().to_str().unwrap());
+}
+
+#[test]
+fn the_program_gets_the_enforcers_environment_unchanged() {
+    // The enforcer passes its own environ to execve instead of a copy; the program
+    // must see exactly what the enforcer was given, byte for byte.
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.bin");
+    std::fs::write(
+        &policy,
+        blob::encode(&CompiledPolicy::builder().build().unwrap()),
+    )
+    .unwrap();
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9 = \x01two=signs");
+    let out = Command::new(enforcer_bin())
+        .env_clear()
+        .env("RAMPART_TEST_A", "1")
+        .env("RAMPART_TEST_B", odd)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--", "/usr/bin/env", "-0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut got: Vec<&[u8]> = out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|e| !e.is_empty())
+        .collect();
+    got.sort();
+    let want: [&[u8]; 2] = [
+        b"RAMPART_TEST_A=1",
+        b"RAMPART_TEST_B=caf\xe9 = \x01two=signs",
+    ];
+    assert_eq!(got, want);
 }
 
 #[test]
