@@ -43,13 +43,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if argv.get(1).is_some_and(|a| a == "run")
-        && let Some(args) = cli::run::fast_args(&argv[2..])
-    {
-        return ExitCode::from(cli::run::run(args));
-    }
-    let cli = Cli::parse_from(argv);
-    let code = match cli.command {
+    let fast = match argv.get(1) {
+        Some(a) if a == "run" => cli::run::fast_args(&argv[2..]),
+        _ => None,
+    };
+    let command = match fast {
+        Some(args) => Command::Run(args),
+        None => Cli::parse_from(argv).command,
+    };
+    let code = match command {
         Command::Lint(a) => cli::lint::run(a),
         Command::Compile(a) => cli::compile::run(a),
         Command::Explain(a) => cli::explain::run(a),
