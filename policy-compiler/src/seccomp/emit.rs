@@ -187,14 +187,15 @@ fn optimize(code: &mut Code, entry_state: AState) {
     // 1. Threading: a label whose first instruction is `ja t` or `ret v` is
     //    replaced by `t` / `R(v)` wherever it is targeted.
     let n = code.items.len();
-    let mut first_insn: HashMap<usize, usize> = HashMap::new();
+    // Maps keyed by label are vectors indexed by it: labels count up from 0.
+    let mut first_insn: Vec<Option<usize>> = vec![None; code.next_label];
     let mut pending: Vec<usize> = Vec::new();
     for i in 0..n {
         match code.items[i].0 {
             P::Label(l) => pending.push(l),
             _ => {
                 for l in pending.drain(..) {
-                    first_insn.insert(l, i);
+                    first_insn[l] = Some(i);
                 }
             }
         }
@@ -202,7 +203,12 @@ fn optimize(code: &mut Code, entry_state: AState) {
     let resolve = |mut t: Tgt| -> Tgt {
         for _ in 0..64 {
             let Tgt::L(l) = t else { return t };
-            match first_insn.get(&l).map(|&i| code.items[i].0) {
+            match first_insn
+                .get(l)
+                .copied()
+                .flatten()
+                .map(|i| code.items[i].0)
+            {
                 Some(P::Ja(next)) => t = next,
                 _ => return t,
             }
@@ -249,18 +255,18 @@ fn optimize(code: &mut Code, entry_state: AState) {
     // 3. Dead code: forward reachability (all jumps go forward).
     let n = code.items.len();
     let mut keep = vec![false; n];
-    let mut referenced: BTreeSet<usize> = BTreeSet::new();
+    let mut referenced = vec![false; code.next_label];
     let mut live = true; // falls into this item
     for i in 0..n {
         let p = code.items[i].0;
         if let P::Label(l) = p {
-            live = live || referenced.contains(&l);
+            live = live || referenced[l];
         }
         keep[i] = live;
         if live {
             for t in p.targets() {
                 if let Tgt::L(l) = t {
-                    referenced.insert(l);
+                    referenced[l] = true;
                 }
             }
             live = p.falls_through();
@@ -269,7 +275,7 @@ fn optimize(code: &mut Code, entry_state: AState) {
     // Drop labels nobody references (they would block fall-through merges).
     for i in 0..n {
         if let P::Label(l) = code.items[i].0
-            && !referenced.contains(&l)
+            && !referenced[l]
         {
             keep[i] = false;
         }
@@ -277,7 +283,7 @@ fn optimize(code: &mut Code, entry_state: AState) {
     retain(code, &keep);
     // 4. Loads of what A already holds.
     let n = code.items.len();
-    let mut incoming: HashMap<usize, AState> = HashMap::new();
+    let mut incoming: Vec<Option<AState>> = vec![None; code.next_label];
     let mut state: Option<AState> = Some(entry_state);
     let mut keep = vec![true; n];
     for i in 0..n {
@@ -285,7 +291,7 @@ fn optimize(code: &mut Code, entry_state: AState) {
         let cur = state.unwrap_or(AState::Unknown);
         match p {
             P::Label(l) => {
-                state = meet(state, incoming.get(&l).copied());
+                state = meet(state, incoming[l]);
                 if state.is_none() {
                     state = Some(AState::Unknown);
                 }
@@ -314,8 +320,8 @@ fn optimize(code: &mut Code, entry_state: AState) {
             P::Jmp { .. } | P::Ja(_) => {
                 for t in p.targets() {
                     if let Tgt::L(l) = t {
-                        let v = meet(incoming.get(&l).copied(), Some(cur));
-                        incoming.insert(l, v.unwrap_or(AState::Unknown));
+                        let v = meet(incoming[l], Some(cur));
+                        incoming[l] = Some(v.unwrap_or(AState::Unknown));
                     }
                 }
                 state = None;
@@ -338,16 +344,16 @@ fn retain(code: &mut Code, keep: &[bool]) {
 fn measure(code: &Code) -> (u32, u32) {
     let n = code.items.len();
     let mut dist = vec![0u32; n + 1];
-    let mut label_dist: HashMap<usize, u32> = HashMap::new();
-    let cost = |t: Tgt, ld: &HashMap<usize, u32>| match t {
+    let mut label_dist: Vec<Option<u32>> = vec![None; code.next_label];
+    let cost = |t: Tgt, ld: &[Option<u32>]| match t {
         Tgt::R(_) => 1,
-        Tgt::L(l) => ld.get(&l).copied().unwrap_or(1),
+        Tgt::L(l) => ld.get(l).copied().flatten().unwrap_or(1),
     };
     for i in (0..n).rev() {
         let p = code.items[i].0;
         dist[i] = match p {
             P::Label(l) => {
-                label_dist.insert(l, dist[i + 1]);
+                label_dist[l] = Some(dist[i + 1]);
                 dist[i + 1]
             }
             P::Load { .. } | P::And(_) => p.real_len() as u32 + dist[i + 1],
@@ -970,13 +976,15 @@ impl PlanInput<'_> {
 ///    the same options with depth in place of size (feasibility is monotone in
 ///    `d`: an option that fits in `d` fits in `d + 1`). A state with `d < md`
 ///    is `INF` without looking at it, and the root's depth is `md(0, n - 1)`.
-/// 2. Only states the rebuild can read are computed: at the root's depth the
+/// 2. Only states the rebuild can read are visited: at the root's depth the
 ///    root, one layer below the prefixes and suffixes (the only children a
 ///    root option has), below that every feasible interval. No computed state
 ///    reads an uncomputed one.
 /// 3. The split minimum reads a row of layer `d - 1` and a row of its
-///    transpose, so both operands are contiguous and the loop vectorises; the
-///    first `k` reaching the minimum is then looked up, as the scan would pick.
+///    transpose, so both operands are contiguous; it runs over whole blocks
+///    with lane-wise accumulators, so it vectorises (also in `md`), and the
+///    entries past the interval it reads can never be the minimum. The first
+///    `k` reaching the minimum is then looked up, as the scan would pick.
 /// 4. A state's value and choice at `d` are a function of the layer-`d - 1`
 ///    values it reads (the intervals `(i, k)` and `(k, j)` inside it) and of
 ///    `d` only through the leaf, chain and `jeq` thresholds. When none of
@@ -992,140 +1000,166 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
         return balanced(segs, li, 0, n - 1);
     }
     let p = PlanInput::new(segs, li);
-    let chain_cost: Vec<Option<(u32, u32)>> = (0..n * n)
-        .map(|at| p.chain[at].then(|| p.chain_cost(at / n, at % n)))
-        .collect();
+    // Every n × n table below has rows of `w` entries: the vector scans run
+    // over whole blocks past the end of an interval, and what they read there
+    // can never win a minimum (see the scans).
+    let w = n + BYTE_LANES;
+    let mut chain_cost: Vec<Option<(u32, u32)>> = vec![None; n * w];
+    for i in 0..n {
+        for j in (i + 2..n).step_by(2) {
+            if !p.chain[p.idx(i, j)] {
+                break;
+            }
+            chain_cost[i * w + j] = Some(p.chain_cost(i, j));
+        }
+    }
+    // Per segment, read in every inner loop below: one lookup, not two.
+    let seg_depth: Vec<u32> = (0..n).map(|s| p.info(s).depth).collect();
+    let seg_size: Vec<u32> = (0..n).map(|s| p.info(s).size).collect();
+    let single: Vec<bool> = (0..n).map(|s| p.single(s)).collect();
     // 1. Least feasible depth, saturated at u8::MAX (anything above 64 falls
     // back to the balanced tree, as the plain recurrence does).
     let sat = |d: u32| u8::try_from(d).unwrap_or(u8::MAX);
-    let mut md = vec![u8::MAX; n * n];
-    // mdt[j * n + i] = md[i * n + j]: the split's second operand as a row.
-    let mut mdt = vec![u8::MAX; n * n];
+    let mut md = vec![u8::MAX; n * w];
+    // mdt[j * w + i] = md[i * w + j]: the split's second operand as a row.
+    let mut mdt = vec![u8::MAX; n * w];
     for len in 0..n {
         for i in 0..n - len {
             let j = i + len;
             let m = if i == j {
-                sat(p.info(i).depth)
+                sat(seg_depth[i])
             } else {
                 let mut m = u8::MAX;
-                if let Some((cd, _)) = chain_cost[p.idx(i, j)] {
+                if let Some((cd, _)) = chain_cost[i * w + j] {
                     m = m.min(sat(cd));
                 }
-                if p.single(i) {
-                    m = m.min(
-                        sat(p.info(i).depth)
-                            .max(md[p.idx(i + 1, j)])
-                            .saturating_add(1),
-                    );
+                if single[i] {
+                    m = m.min(sat(seg_depth[i]).max(md[(i + 1) * w + j]).saturating_add(1));
                 }
-                if p.single(j) {
-                    m = m.min(
-                        sat(p.info(j).depth)
-                            .max(md[p.idx(i, j - 1)])
-                            .saturating_add(1),
-                    );
+                if single[j] {
+                    m = m.min(sat(seg_depth[j]).max(md[i * w + j - 1]).saturating_add(1));
                 }
-                let left = &md[i * n + i..i * n + j];
-                let right = &mdt[j * n + i + 1..j * n + j + 1];
-                let split = left
-                    .iter()
-                    .zip(right)
-                    .map(|(a, b)| *a.max(b))
-                    .min()
-                    .unwrap_or(u8::MAX);
-                m.min(split.saturating_add(1))
+                // Splits after k = i..j, rounded up to whole blocks. The extra
+                // k read md(i, k >= j), not computed yet (longer intervals come
+                // later), and md(k + 1 > j, j), no interval: both u8::MAX.
+                let span = len.next_multiple_of(BYTE_LANES);
+                let left = &md[i * w + i..i * w + i + span];
+                let right = &mdt[j * w + i + 1..j * w + i + 1 + span];
+                m.min(min_of_max(left, right).saturating_add(1))
             };
-            md[i * n + j] = m;
-            mdt[j * n + i] = m;
+            md[i * w + j] = m;
+            mdt[j * w + i] = m;
         }
     }
-    let depth = u32::from(md[p.idx(0, n - 1)]);
+    let depth = u32::from(md[n - 1]);
     if depth > 64 {
         return balanced(segs, li, 0, n - 1);
     }
     // 2.-4. The size layers. Feasible states, shallowest first: layer d visits
-    // the prefix with md <= d.
-    // Sorted by (md, state): a counting sort over md (at most 65 values), since
-    // the states arrive in ascending order; O(n²) where a comparison sort of the
-    // n² pairs dominated the whole compile.
+    // the prefix with md <= d. Sorted by md with a counting sort (at most 65
+    // values), O(n²); kept as (md, i, j), so no division recovers i and j.
+    // Afterwards `counts[d]` is the number of states with md <= d.
     let mut counts = [0usize; 66];
-    let states = || {
-        (0..n)
-            .flat_map(move |i| (i..n).map(move |j| i * n + j))
-            .filter(|&s| u32::from(md[s]) <= depth)
-    };
-    for s in states() {
-        counts[usize::from(md[s]) + 1] += 1;
+    for i in 0..n {
+        for &m in &md[i * w + i..i * w + n] {
+            if u32::from(m) <= depth {
+                counts[usize::from(m) + 1] += 1;
+            }
+        }
     }
     for m in 1..counts.len() {
         counts[m] += counts[m - 1];
     }
-    let mut order: Vec<(u8, usize)> = vec![(0, 0); counts[counts.len() - 1]];
-    for s in states() {
-        let slot = &mut counts[usize::from(md[s])];
-        order[*slot] = (md[s], s);
-        *slot += 1;
+    let mut order: Vec<(u32, usize, usize)> = vec![(0, 0, 0); counts[counts.len() - 1]];
+    for i in 0..n {
+        for j in i..n {
+            let m = md[i * w + j];
+            if u32::from(m) <= depth {
+                let slot = &mut counts[usize::from(m)];
+                order[*slot] = (u32::from(m), i, j);
+                *slot += 1;
+            }
+        }
     }
     // `val` holds layer d - 1 while layer d is computed (its transpose in
     // `val_t`); layer d's new values are applied after the layer, so nothing is
-    // copied per layer. Choices are kept sparsely: `changes[d]` lists, sorted by
-    // state, the states computed at layer d, and a state's choice at d is its
-    // latest entry at or below d (stable states keep theirs).
-    let mut val = vec![INF; n * n];
-    let mut val_t = vec![INF; n * n];
-    let mut changes: Vec<Vec<(usize, u32)>> = vec![Vec::new()];
-    let mut updates: Vec<(usize, u32)> = Vec::new();
-    // Whether a state's value at d - 1 differs from d - 2, summarised per
-    // row and column (at d = 1 everything counts as changed):
-    // row_any[i * n + j]: some changed[i * n + k], i <= k <= j;
-    // col_any[j * n + i]: some changed[m * n + j], i <= m <= j.
-    let mut row_any = vec![true; n * n];
-    let mut col_any = vec![true; n * n];
+    // copied per layer. Choices are kept sparsely, in `log` entries
+    // `(d, choice, previous entry of the state)` with `head[s]` the state's
+    // latest: a state's choice at d is its latest entry at or below d (stable
+    // states keep theirs).
+    const NONE: u32 = u32::MAX;
+    let mut val = vec![INF; n * w];
+    let mut val_t = vec![INF; n * w];
+    let mut log: Vec<(u32, u32, u32)> = Vec::with_capacity(2 * order.len());
+    let mut head = vec![NONE; n * w];
+    let mut updates: Vec<(usize, usize, u32)> = Vec::with_capacity(order.len());
+    // Which states' values at d - 1 differ from d - 2, summarised per row and
+    // column: `row_first[i]`, the least k with (i, k) changed (n if none), and
+    // `col_last[j]`, the greatest m with (m, j) changed (0 if none, which is
+    // never read as "changed": a column's reader asks about m > i >= 0). So
+    // "some (i, k) with i <= k < j changed" is `row_first[i] < j`, and "some
+    // (m, j) with i < m <= j changed" is `col_last[j] > i`. At d = 1 everything
+    // counts as changed.
+    let mut row_first: Vec<usize> = (0..n).collect();
+    let mut col_last: Vec<usize> = (0..n).collect();
+    let mut next_row_first = vec![n; n];
+    let mut next_col_last = vec![0; n];
+    let mut tail: Vec<(u32, usize, usize)> = Vec::new();
     for d in 1..=depth {
         // 4. A state whose inputs are all unchanged keeps its value and choice.
         let prev = &val;
         let prev_t = &val_t;
-        let mut computed: Vec<(usize, u32)> = Vec::new();
         updates.clear();
-        // Infeasible states stay INF (unchanged); unneeded ones are never read
-        // but count as changed.
-        let mut cur_changed = vec![false; n * n];
-        for &(m, s) in order.iter().take_while(|(m, _)| u32::from(*m) <= d) {
-            let (i, j) = (s / n, s % n);
-            let needed = if d == depth {
-                i == 0 && j == n - 1
-            } else if d + 1 == depth {
-                i == 0 || j == n - 1
+        next_row_first.fill(n);
+        next_col_last.fill(0);
+        let mut mark_changed = |i: usize, j: usize| {
+            next_row_first[i] = next_row_first[i].min(j);
+            next_col_last[j] = next_col_last[j].max(i);
+        };
+        // 2. The feasible states (md <= d; infeasible ones stay INF, unchanged)
+        // the rebuild can read: all of them, then one layer below the root only
+        // the prefixes and suffixes, then the root. Those skipped are never
+        // read, and their changes could only concern rows other than 0 and
+        // columns other than n - 1, which the root's stability test ignores.
+        let visit: &[(u32, usize, usize)] = if d + 1 < depth {
+            &order[..counts[d as usize]]
+        } else {
+            tail.clear();
+            if d == depth {
+                tail.push((depth, 0, n - 1));
             } else {
-                true
-            };
-            if !needed {
-                cur_changed[s] = true;
-                continue;
+                let prefixes = (0..n).map(|j| (0, j));
+                let suffixes = (1..n).map(|i| (i, n - 1));
+                for (i, j) in prefixes.chain(suffixes) {
+                    let m = u32::from(md[i * w + j]);
+                    if m <= d {
+                        tail.push((m, i, j));
+                    }
+                }
             }
+            &tail
+        };
+        for &(m, i, j) in visit {
+            let s = i * w + j;
             // 4. The state at d reads layer d - 1 at (i, k) for i <= k < j and
             // (k, j) for i < k <= j, and depends on d only through the
             // thresholds below. If none of those moved since d - 1, its value
             // and choice at d are those at d - 1 (already copied).
-            let stable = if i == j {
-                u32::from(m) < d
-            } else {
-                u32::from(m) < d
-                    && !row_any[i * n + j - 1]
-                    && !col_any[j * n + i + 1]
-                    && p.info(i).depth + 1 != d
-                    && p.info(j).depth + 1 != d
-                    && chain_cost[s].is_none_or(|(cd, _)| cd != d)
-            };
+            let stable = m < d
+                && (i == j
+                    || (row_first[i] >= j
+                        && col_last[j] <= i
+                        && seg_depth[i] + 1 != d
+                        && seg_depth[j] + 1 != d
+                        && chain_cost[s].is_none_or(|(cd, _)| cd != d)));
             if stable {
-                cur_changed[s] = false;
                 continue;
             }
             let mut best = INF;
             let mut choice = 0;
             if i == j {
-                if p.info(i).depth <= d {
-                    (best, choice) = (p.info(i).size, LEAF);
+                if seg_depth[i] <= d {
+                    (best, choice) = (seg_size[i], LEAF);
                 }
             } else {
                 if let Some((cd, cs)) = chain_cost[s]
@@ -1134,70 +1168,94 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
                 {
                     (best, choice) = (cs, CHAIN);
                 }
-                if p.single(i) && p.info(i).depth < d {
-                    let c = 1 + p.info(i).size + prev[p.idx(i + 1, j)];
+                if single[i] && seg_depth[i] < d {
+                    let c = 1 + seg_size[i] + prev[s + w];
                     if c < best {
                         (best, choice) = (c, JEQ_LO);
                     }
                 }
-                if p.single(j) && p.info(j).depth < d {
-                    let c = 1 + p.info(j).size + prev[p.idx(i, j - 1)];
+                if single[j] && seg_depth[j] < d {
+                    let c = 1 + seg_size[j] + prev[s - 1];
                     if c < best {
                         (best, choice) = (c, JEQ_HI);
                     }
                 }
-                // 3. Sizes are below INF = u32::MAX / 4: the sums cannot wrap.
-                let left = &prev[i * n + i..i * n + j];
-                let right = &prev_t[j * n + i + 1..j * n + j + 1];
-                let sum = |(a, b): (&u32, &u32)| a + b;
-                let min = left.iter().zip(right).map(sum).min().unwrap_or(INF);
+                // 3. Splits after k = i..j, in whole blocks: the extra k pair
+                // S(i, k >= j) with S(k + 1 > j, j), no interval, so INF: a sum
+                // of at least INF, which never beats `best` (at most INF).
+                let span = (j - i).next_multiple_of(WORD_LANES);
+                let left = &prev[i * w + i..i * w + i + span];
+                let right = &prev_t[j * w + i + 1..j * w + i + 1 + span];
+                let min = min_of_sum(left, right);
                 if 1 + min < best {
+                    // The first k reaching the minimum, as the scan would pick
+                    // (it lies before j: the padding sums are at least INF).
                     let k = left
                         .iter()
                         .zip(right)
-                        .map(sum)
-                        .position(|s| s == min)
+                        .position(|(a, b)| a + b == min)
                         .unwrap_or(0);
                     (best, choice) = (1 + min, SPLIT + k as u32);
                 }
             }
             let v = best.min(INF);
-            cur_changed[s] = v != prev[s];
-            if cur_changed[s] {
-                updates.push((s, v));
+            if v != prev[s] {
+                mark_changed(i, j);
+                updates.push((i, j, v));
             }
-            computed.push((s, choice));
+            log.push((d, choice, head[s]));
+            head[s] = (log.len() - 1) as u32;
         }
-        for &(s, v) in &updates {
-            val[s] = v;
-            val_t[(s % n) * n + s / n] = v;
+        for &(i, j, v) in &updates {
+            val[i * w + j] = v;
+            val_t[j * w + i] = v;
         }
-        computed.sort_unstable_by_key(|e| e.0);
-        changes.push(computed);
-        for i in 0..n {
-            let mut any = false;
-            for j in i..n {
-                any |= cur_changed[i * n + j];
-                row_any[i * n + j] = any;
-            }
-        }
-        for j in 0..n {
-            let mut any = false;
-            for i in (0..=j).rev() {
-                any |= cur_changed[i * n + j];
-                col_any[j * n + i] = any;
-            }
-        }
+        std::mem::swap(&mut row_first, &mut next_row_first);
+        std::mem::swap(&mut col_last, &mut next_col_last);
     }
+    // `rebuild` numbers states `i * n + j`.
     let choice_at = |s: usize, d: usize| {
-        changes[..=d.min(changes.len() - 1)]
-            .iter()
-            .rev()
-            .find_map(|l| l.binary_search_by_key(&s, |e| e.0).ok().map(|x| l[x].1))
-            .unwrap_or(0)
+        let mut e = head[(s / n) * w + s % n];
+        while e != NONE {
+            let (at, choice, prev) = log[e as usize];
+            if at as usize <= d {
+                return choice;
+            }
+            e = prev;
+        }
+        0
     };
     let node = rebuild(&choice_at, &p, 0, n - 1, depth as usize);
     (fill_split_points(node, segs), depth)
+}
+
+/// Block widths of the plan's vector scans (one or two SSE2 registers).
+const BYTE_LANES: usize = 16;
+const WORD_LANES: usize = 8;
+
+/// `min(max(a[k], b[k]))` over equal lengths, a multiple of [`BYTE_LANES`]
+/// (`u8::MAX` if empty). Lane-wise accumulators, so the loop vectorises.
+fn min_of_max(a: &[u8], b: &[u8]) -> u8 {
+    let mut acc = [u8::MAX; BYTE_LANES];
+    for (x, y) in a.chunks_exact(BYTE_LANES).zip(b.chunks_exact(BYTE_LANES)) {
+        for l in 0..BYTE_LANES {
+            acc[l] = acc[l].min(x[l].max(y[l]));
+        }
+    }
+    acc.into_iter().fold(u8::MAX, u8::min)
+}
+
+/// `min(a[k] + b[k])` over equal lengths, a multiple of [`WORD_LANES`], all
+/// values at most `INF` (so sums stay below `i32::MAX`; signed lanes compare
+/// without SSE4.1's unsigned minimum). `2 * INF` if empty.
+fn min_of_sum(a: &[u32], b: &[u32]) -> u32 {
+    let mut acc = [2 * INF as i32; WORD_LANES];
+    for (x, y) in a.chunks_exact(WORD_LANES).zip(b.chunks_exact(WORD_LANES)) {
+        for l in 0..WORD_LANES {
+            acc[l] = acc[l].min((x[l] + y[l]) as i32);
+        }
+    }
+    acc.into_iter().fold(2 * INF as i32, i32::min) as u32
 }
 
 /// The tree the choices describe for segments `i..=j` at depth `d`;
@@ -1790,13 +1848,13 @@ type Laid = (Vec<SockFilter>, Vec<Option<OriginId>>);
 
 fn layout(mut es: Vec<Entry>, mut next_label: usize) -> Result<Laid, EmitError> {
     loop {
-        let mut label_pc: HashMap<usize, usize> = HashMap::new();
+        let mut label_pc: Vec<Option<usize>> = vec![None; next_label];
         let mut rets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         let mut pc = 0;
         for e in &es {
             match e {
                 Entry::Label(l) => {
-                    label_pc.insert(*l, pc);
+                    label_pc[*l] = Some(pc);
                 }
                 Entry::I(r) => {
                     if r.code == op::RET | op::K {
@@ -1808,7 +1866,7 @@ fn layout(mut es: Vec<Entry>, mut next_label: usize) -> Result<Laid, EmitError> 
         }
         let dist = |t: Tgt, pc: usize| -> Option<usize> {
             let to = match t {
-                Tgt::L(l) => *label_pc.get(&l)?,
+                Tgt::L(l) => label_pc.get(l).copied().flatten()?,
                 Tgt::R(v) => {
                     let ps = rets.get(&v)?;
                     *ps.get(ps.partition_point(|&p| p <= pc))?
@@ -1848,7 +1906,7 @@ fn layout(mut es: Vec<Entry>, mut next_label: usize) -> Result<Laid, EmitError> 
                     continue;
                 }
                 match t {
-                    Tgt::L(l) if label_pc.get(&l).is_none_or(|&to| to <= pc) => {
+                    Tgt::L(l) if label_pc.get(l).copied().flatten().is_none_or(|to| to <= pc) => {
                         return Err(EmitError::Layout(format!("jump at {pc} goes backwards")));
                     }
                     Tgt::R(v) => {

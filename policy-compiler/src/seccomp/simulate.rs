@@ -107,6 +107,25 @@ impl<'a> Simulator<'a> {
                 t.push(pc);
             }
             let k = ins.k;
+            // The compiler's own instructions first (verification runs
+            // thousands of vectors), each exactly as the general case runs it.
+            let fast_taken = match ins.code {
+                c if c == JMP | JEQ | K => Some(a == k),
+                c if c == JMP | JGE | K => Some(a >= k),
+                c if c == JMP | JSET | K => Some(a & k != 0),
+                c if c == LD | W | ABS => {
+                    a = d.word(k).unwrap_or(0);
+                    pc += 1;
+                    continue;
+                }
+                c if c == RET | K => return (k, executed),
+                _ => None,
+            };
+            if let Some(taken) = fast_taken {
+                let off = usize::from(if taken { ins.jt } else { ins.jf });
+                pc = pc.saturating_add(1).saturating_add(off);
+                continue;
+            }
             let src = if ins.code & X != 0 { x } else { k };
             let mut next = pc + 1;
             match ins.code & 0x07 {
@@ -295,6 +314,47 @@ mod tests {
         // Division by X == 0 returns 0, as the kernel does.
         let r = simulate(&p, &SeccompData::new(X86_64, 0, [6, 0, 0, 0, 0, 0])).unwrap();
         assert_eq!((r.ret, r.executed), (0, 9));
+    }
+
+    /// The fast path runs `jeq/jge/jset #k`; the general case runs the same
+    /// comparisons against `X`: both must agree on every edge.
+    #[test]
+    fn fast_path_jumps_match_the_general_case() {
+        let values = [
+            0,
+            1,
+            2,
+            0x3fff_ffff,
+            0x4000_0000,
+            0x4000_0001,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for jmp in [JEQ, JGE, JSET] {
+            for &k in &values {
+                let with_k = vec![
+                    SockFilter::stmt(LD | W | ABS, data::NR),
+                    SockFilter::jump(JMP | jmp | K, k, 1, 0),
+                    SockFilter::stmt(RET | K, 7),
+                    SockFilter::stmt(RET | K, 9),
+                ];
+                let with_x = vec![
+                    SockFilter::stmt(LDX | W | IMM, k),
+                    SockFilter::stmt(LD | W | ABS, data::NR),
+                    SockFilter::jump(JMP | jmp | X, 0, 1, 0),
+                    SockFilter::stmt(RET | K, 7),
+                    SockFilter::stmt(RET | K, 9),
+                ];
+                for &nr in &values {
+                    let d = SeccompData::new(X86_64, nr, [0; 6]);
+                    let fast = simulate(&with_k, &d).unwrap();
+                    let general = simulate(&with_x, &d).unwrap();
+                    assert_eq!(fast.ret, general.ret, "op {jmp:#x} k {k:#x} nr {nr:#x}");
+                    assert_eq!(fast.executed + 1, general.executed);
+                    assert_eq!(Simulator::new(&with_k).unwrap().run(&d).0, fast.ret);
+                }
+            }
+        }
     }
 
     #[test]

@@ -700,6 +700,83 @@ fn compile_shares_vectors_without_changing_proof_or_stats() {
     }
 }
 
+/// The vector set as first written: every number set sorted and deduplicated,
+/// each number's rules looked up through `route`. `verify::vectors` must build
+/// exactly this, in this order.
+fn plain_vectors(
+    ir: &FilterIr,
+    program: &[SockFilter],
+) -> Vec<(SeccompData, super::verify::VectorKind)> {
+    use super::verify::{VectorKind, arch_range, arg_vectors, compares_args};
+    let mut out = Vec::new();
+    let mut tokens: Vec<u32> = ir.arches.iter().map(|a| a.arch.audit_arch()).collect();
+    tokens.sort_unstable();
+    tokens.dedup();
+    let mut program_ks: Vec<u32> = Vec::new();
+    for ins in program {
+        if ins.code & 0x07 == op::JMP && ins.code & 0xf0 != op::JA {
+            for k in [ins.k.wrapping_sub(1), ins.k, ins.k.wrapping_add(1)] {
+                program_ks.extend([k, k ^ X32_SYSCALL_BIT]);
+            }
+        }
+    }
+    for &tok in &tokens {
+        let mut nrs = program_ks.clone();
+        nrs.extend([0, 1, 0x3fff_ffff, X32_SYSCALL_BIT, 0x7fff_ffff]);
+        nrs.extend([0x8000_0000, 0xbfff_ffff, 0xc000_0000, 0xffff_ffff]);
+        for a in ir.arches.iter().filter(|a| a.arch.audit_arch() == tok) {
+            nrs.extend(arch_range(a));
+            for &nr in a.syscalls.keys() {
+                nrs.extend([nr.wrapping_sub(1), nr, nr.wrapping_add(1)]);
+                nrs.push(nr ^ X32_SYSCALL_BIT);
+            }
+            nrs.extend([a.max_known_nr, a.max_known_nr.wrapping_add(1)]);
+        }
+        if tok == X86_64 {
+            nrs.extend(0..=600u32);
+            nrs.extend(X32_SYSCALL_BIT..=X32_SYSCALL_BIT + 600);
+        }
+        nrs.sort_unstable();
+        nrs.dedup();
+        for nr in nrs {
+            out.push((SeccompData::new(tok, nr, [0; 6]), VectorKind::Number));
+            if let Some(a) = ir.route(tok, nr)
+                && let Some(rules) = a.syscalls.get(&nr)
+            {
+                let conds: Vec<&Cond> = rules.iter().map(|r| &r.cond).collect();
+                if !compares_args(&conds) {
+                    continue;
+                }
+                for args in arg_vectors(&conds) {
+                    if args != [0; 6] {
+                        out.push((SeccompData::new(tok, nr, args), VectorKind::Argument));
+                    }
+                }
+            }
+        }
+    }
+    super::verify::push_foreign_vectors(&tokens, &mut out);
+    out
+}
+
+/// Verification checks the same vectors, in the same order, as the plain
+/// construction: faster set building must not drop or reorder any.
+#[test]
+fn vectors_equal_the_plain_construction() {
+    for arches in [
+        &[Arch::X86_64][..],
+        &[Arch::X86_64, Arch::X32],
+        &[Arch::X86_64, Arch::X86, Arch::X32],
+        &[Arch::X86, Arch::Aarch64, Arch::S390x],
+    ] {
+        let ir = docker::load_default(arches, false).to_ir();
+        let insns = emit(&ir).expect("emits").program.instructions().to_vec();
+        let fast = super::verify::vectors(&ir, Some(&insns));
+        assert!(fast == plain_vectors(&ir, &insns), "{arches:?}");
+        assert!(super::verify::vectors(&ir, None) == plain_vectors(&ir, &[]));
+    }
+}
+
 #[test]
 fn action_cache_sees_every_unconditional_allow_of_the_whole_profile() {
     let p = docker::load_default(&[Arch::X86_64, Arch::X86, Arch::X32], false);
@@ -887,6 +964,8 @@ proptest! {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
+        let insns = c.program.instructions();
+        prop_assert!(super::verify::vectors(&ir, Some(insns)) == plain_vectors(&ir, insns));
         // Random vectors on top of the verifier's boundary set.
         let sim = Simulator::new(c.program.instructions()).expect("runs");
         let mut s = seed | 1;

@@ -11,8 +11,6 @@
 //! then their combinations across arguments (full product when small, else
 //! pairwise products plus a deterministic pseudo-random sample).
 
-use std::collections::BTreeSet;
-
 use rampart_enforce::bpf::{SeccompProgram, SockFilter, op};
 use serde::Serialize;
 
@@ -53,8 +51,10 @@ pub enum VerifyError {
 }
 
 /// The per-argument boundary values for a set of conditions.
-fn arg_candidates(conds: &[&Cond]) -> [BTreeSet<u64>; 6] {
-    let mut out: [BTreeSet<u64>; 6] = Default::default();
+/// Each set sorted and deduplicated: the same values in the same order as a
+/// `BTreeSet`, without a node per value.
+fn arg_candidates(conds: &[&Cond]) -> [Vec<u64>; 6] {
+    let mut out: [Vec<u64>; 6] = Default::default();
     for c in conds {
         for cmp in c.cmps() {
             let Some(set) = out.get_mut(usize::from(cmp.arg)) else {
@@ -85,6 +85,10 @@ fn arg_candidates(conds: &[&Cond]) -> [BTreeSet<u64>; 6] {
             set.extend([0, u64::MAX, 1, 0xffff_ffff, 1 << 32]);
         }
     }
+    for set in &mut out {
+        set.sort_unstable();
+        set.dedup();
+    }
     out
 }
 
@@ -95,10 +99,9 @@ pub fn arg_vectors(conds: &[&Cond]) -> Vec<[u64; 6]> {
     const RANDOM: usize = 1024;
     let cand = arg_candidates(conds);
     let used: Vec<(usize, Vec<u64>)> = cand
-        .iter()
+        .into_iter()
         .enumerate()
         .filter(|(_, s)| !s.is_empty())
-        .map(|(i, s)| (i, s.iter().copied().collect()))
         .collect();
     // Collected in a Vec, then sorted and deduplicated: the same set, in the
     // same order, as a BTreeSet would give, without a node per vector.
@@ -198,7 +201,7 @@ pub enum VectorKind {
     ForeignArch,
 }
 
-fn arch_range(a: &ArchIr) -> Vec<u32> {
+pub(super) fn arch_range(a: &ArchIr) -> Vec<u32> {
     let base = if a.arch == Arch::X32 {
         X32_SYSCALL_BIT
     } else {
@@ -215,6 +218,72 @@ fn arch_range(a: &ArchIr) -> Vec<u32> {
     }
 }
 
+/// Below this distance from 0 and from the x32 bit, numbers are kept in bitmaps.
+const WINDOW: u32 = 4096;
+
+/// A set of syscall numbers, read out in ascending order: bitmaps for the two
+/// dense windows (the tables start at 0 and at the x32 bit), a vector sorted
+/// once for the few numbers elsewhere. The same numbers in the same order as
+/// a sort and dedup of everything, without sorting thousands of range entries.
+struct NumberSet {
+    low: Vec<u64>,
+    x32: Vec<u64>,
+    rest: Vec<u32>,
+}
+
+impl NumberSet {
+    fn new() -> Self {
+        let words = WINDOW.div_ceil(64) as usize;
+        NumberSet {
+            low: vec![0; words],
+            x32: vec![0; words],
+            rest: Vec::new(),
+        }
+    }
+
+    fn extend(&mut self, nrs: impl IntoIterator<Item = u32>) {
+        for nr in nrs {
+            let (map, off) = if nr < WINDOW {
+                (&mut self.low, nr)
+            } else if nr.wrapping_sub(X32_SYSCALL_BIT) < WINDOW {
+                (&mut self.x32, nr - X32_SYSCALL_BIT)
+            } else {
+                self.rest.push(nr);
+                continue;
+            };
+            map[(off / 64) as usize] |= 1 << (off % 64);
+        }
+    }
+
+    fn into_sorted(mut self) -> Vec<u32> {
+        fn bits(out: &mut Vec<u32>, map: &[u64], base: u32) {
+            for (w, &word) in map.iter().enumerate() {
+                let mut word = word;
+                while word != 0 {
+                    out.push(base + w as u32 * 64 + word.trailing_zeros());
+                    word &= word - 1;
+                }
+            }
+        }
+        self.rest.sort_unstable();
+        self.rest.dedup();
+        // `rest` holds numbers between the windows and above the x32 one.
+        let between = self.rest.partition_point(|&nr| nr < X32_SYSCALL_BIT);
+        let set: u32 = self
+            .low
+            .iter()
+            .chain(&self.x32)
+            .map(|w| w.count_ones())
+            .sum();
+        let mut out = Vec::with_capacity(self.rest.len() + set as usize);
+        bits(&mut out, &self.low, 0);
+        out.extend_from_slice(&self.rest[..between]);
+        bits(&mut out, &self.x32, X32_SYSCALL_BIT);
+        out.extend_from_slice(&self.rest[between..]);
+        out
+    }
+}
+
 /// Every vector verification (and the statistics) run, with its kind.
 pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompData, VectorKind)> {
     let mut out = Vec::new();
@@ -222,8 +291,6 @@ pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompDat
     tokens.sort_unstable();
     tokens.dedup();
     // Constants the program compares, as candidate numbers.
-    // Number sets are collected in Vecs and sorted and deduplicated once: the
-    // same numbers in the same order as a BTreeSet, at a fraction of the cost.
     let mut program_ks: Vec<u32> = Vec::new();
     for ins in program.unwrap_or(&[]) {
         if ins.code & 0x07 == op::JMP && ins.code & 0xf0 != op::JA {
@@ -239,7 +306,8 @@ pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompDat
             .iter()
             .filter(|a| a.arch.audit_arch() == tok)
             .collect();
-        let mut nrs: Vec<u32> = program_ks.clone();
+        let mut nrs = NumberSet::new();
+        nrs.extend(program_ks.iter().copied());
         nrs.extend([
             0,
             1,
@@ -251,36 +319,37 @@ pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompDat
             0xc000_0000,
             0xffff_ffff,
         ]);
+        // The numbers whose rules compare arguments, with those rules, for the
+        // tree each number reaches (sorted by number: one tree per number).
+        let mut arg_rules: Vec<(u32, Vec<&Cond>)> = Vec::new();
         for a in &mine {
             nrs.extend(arch_range(a));
-            for &nr in a.syscalls.keys() {
+            for (&nr, rules) in &a.syscalls {
                 nrs.extend([
                     nr.wrapping_sub(1),
                     nr,
                     nr.wrapping_add(1),
                     nr ^ X32_SYSCALL_BIT,
                 ]);
+                let conds: Vec<&Cond> = rules.iter().map(|r| &r.cond).collect();
+                if compares_args(&conds) && ir.route(tok, nr).is_some_and(|r| std::ptr::eq(r, *a)) {
+                    arg_rules.push((nr, conds));
+                }
             }
             nrs.extend([a.max_known_nr, a.max_known_nr.wrapping_add(1)]);
         }
+        arg_rules.sort_unstable_by_key(|e| e.0);
         if tok == x86_token {
             // Both ABIs' ranges, whichever are requested.
             nrs.extend(0..=600u32);
             nrs.extend(X32_SYSCALL_BIT..=X32_SYSCALL_BIT + 600);
         }
-        nrs.sort_unstable();
-        nrs.dedup();
-        for &nr in &nrs {
+        let nrs = nrs.into_sorted();
+        out.reserve(nrs.len());
+        for nr in nrs {
             out.push((SeccompData::new(tok, nr, [0; 6]), VectorKind::Number));
-            // Rules of the tree this number reaches.
-            if let Some(a) = ir.route(tok, nr)
-                && let Some(rules) = a.syscalls.get(&nr)
-            {
-                let conds: Vec<&Cond> = rules.iter().map(|r| &r.cond).collect();
-                if !compares_args(&conds) {
-                    continue;
-                }
-                for args in arg_vectors(&conds) {
+            if let Ok(at) = arg_rules.binary_search_by_key(&nr, |e| e.0) {
+                for args in arg_vectors(&arg_rules[at].1) {
                     if args != [0; 6] {
                         out.push((SeccompData::new(tok, nr, args), VectorKind::Argument));
                     }
@@ -288,9 +357,15 @@ pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompDat
             }
         }
     }
-    // Foreign tokens.
+    push_foreign_vectors(&tokens, &mut out);
+    out
+}
+
+/// Tokens of no listed architecture (every other known one, 0, all ones and
+/// near misses of x86_64), each with a few numbers: all must get the bad-arch action.
+pub(super) fn push_foreign_vectors(tokens: &[u32], out: &mut Vec<(SeccompData, VectorKind)>) {
     let mut foreign: Vec<u32> = Arch::ALL.iter().map(|a| a.audit_arch()).collect();
-    foreign.extend([0, u32::MAX, x86_token ^ 1, 0x4000_003e]);
+    foreign.extend([0, u32::MAX, Arch::X86_64.audit_arch() ^ 1, 0x4000_003e]);
     foreign.sort_unstable();
     foreign.dedup();
     for tok in foreign.into_iter().filter(|t| !tokens.contains(t)) {
@@ -306,7 +381,6 @@ pub fn vectors(ir: &FilterIr, program: Option<&[SockFilter]>) -> Vec<(SeccompDat
             out.push((SeccompData::new(tok, nr, [0; 6]), VectorKind::ForeignArch));
         }
     }
-    out
 }
 
 /// Proves `program` equal to `ir` on the vector set.
@@ -354,4 +428,34 @@ pub fn verify_vectors(
         }
     }
     Ok((report, worst))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The bitmaps and the sorted rest read out exactly what a sort and
+        /// dedup of every inserted number gives.
+        #[test]
+        fn number_set_reads_out_sorted_and_deduplicated(
+            near in prop::collection::vec((0u32..3, 0u32..WINDOW + 70), 0..400),
+            far in prop::collection::vec(any::<u32>(), 0..40),
+        ) {
+            let bases = [0, X32_SYSCALL_BIT - 64, X32_SYSCALL_BIT];
+            let nrs: Vec<u32> = near
+                .iter()
+                .map(|&(b, off)| bases[b as usize].wrapping_add(off))
+                .chain(far)
+                .collect();
+            let mut set = NumberSet::new();
+            set.extend(nrs.iter().copied());
+            let mut plain = nrs;
+            plain.sort_unstable();
+            plain.dedup();
+            prop_assert_eq!(set.into_sorted(), plain);
+        }
+    }
 }
