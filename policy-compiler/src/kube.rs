@@ -35,7 +35,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, SecurityContext};
 use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
@@ -697,6 +697,15 @@ fn containers_phrase(names: &[String]) -> String {
     }
 }
 
+/// Every container of a pod spec, init containers first (the order they run in
+/// and the kubelet lists them).
+pub fn containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+}
+
 /// The Pod Security Standards violations of a pod at `level`, each as the
 /// admission controller words it (`allowPrivilegeEscalation != false
 /// (container "x" must set securityContext.allowPrivilegeEscalation=false)`),
@@ -704,12 +713,7 @@ fn containers_phrase(names: &[String]) -> String {
 pub fn pss_violations(pod: &Pod, level: Pss) -> Vec<String> {
     let spec = pod.spec.clone().unwrap_or_default();
     let psc = spec.security_context.clone().unwrap_or_default();
-    let containers: Vec<&Container> = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter())
-        .collect();
+    let containers: Vec<&Container> = containers(&spec).collect();
     let restricted = level == Pss::Restricted;
     let sc = |c: &Container| c.security_context.clone().unwrap_or_default();
     let mut out = Vec::new();

@@ -266,13 +266,7 @@ fn testdata_profiles_export_exactly_or_say_why() {
         proves(file, &import_testdata(format, file, None));
     }
     let mut spo = 0;
-    for file in [
-        "spo-seccompprofile.yaml",
-        "spo-seccompprofile-allowed-syscalls-validation.yaml",
-        "spo-seccompprofile-allowed-syscalls-change.yaml",
-        "spo-baseprofile-runc.yaml",
-        "spo-baseprofile-crun.yaml",
-    ] {
+    for file in support::SPO_EXAMPLES {
         for doc in import::yaml_documents(&testdata(file)).unwrap() {
             let name = doc["metadata"]["name"].as_str().unwrap().to_string();
             proves(

@@ -590,13 +590,7 @@ fn check_spo_spec(what: &str, spec: &Value, yaml: &str) {
 
 #[test]
 fn every_spo_example_round_trips() {
-    for file in [
-        "spo-seccompprofile.yaml",
-        "spo-seccompprofile-allowed-syscalls-validation.yaml",
-        "spo-seccompprofile-allowed-syscalls-change.yaml",
-        "spo-baseprofile-runc.yaml",
-        "spo-baseprofile-crun.yaml",
-    ] {
+    for file in support::SPO_EXAMPLES {
         let text = testdata(file);
         assert_eq!(import::detect(&text), Some(Format::Spo), "{file}");
         let specs = spo_specs(&text);

@@ -639,13 +639,7 @@ fn pod_profile(
     })?;
     let pod_name = parsed.metadata.name.clone().unwrap_or_else(|| "pod".into());
     let spec = parsed.spec.clone().unwrap_or_default();
-    let names: Vec<&str> = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter())
-        .map(|c| c.name.as_str())
-        .collect();
+    let names: Vec<&str> = kube::containers(&spec).map(|c| c.name.as_str()).collect();
     let container = match (&args.container, names.as_slice()) {
         (Some(c), _) if names.contains(&c.as_str()) => c.clone(),
         (Some(c), _) => {

@@ -9,6 +9,16 @@ use rampart::arch::{Arch, X32_SYSCALL_BIT};
 use rampart::seccomp::ir::{Action, CmpOp, Cond, FilterIr, Rule};
 use serde_json::Value;
 
+/// The Security Profiles Operator's example profiles in `../shared/testdata`
+/// (SeccompProfile documents; a file may hold several).
+pub const SPO_EXAMPLES: [&str; 5] = [
+    "spo-seccompprofile.yaml",
+    "spo-seccompprofile-allowed-syscalls-validation.yaml",
+    "spo-seccompprofile-allowed-syscalls-change.yaml",
+    "spo-baseprofile-runc.yaml",
+    "spo-baseprofile-crun.yaml",
+];
+
 /// A file of `../shared/testdata` (beside the repository).
 pub fn testdata(name: &str) -> String {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
