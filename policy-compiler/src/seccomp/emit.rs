@@ -8,7 +8,8 @@
 //!    cut into segments of identical decisions (rule table entries, gaps with the
 //!    default action, numbers above the table's maximum with the unknown action).
 //!    The tree is chosen by dynamic programming over (segment range, depth budget)
-//!    to minimise the worst-case executed path first and the size second, using
+//!    to minimise the worst-case executed path first, then the attach cost: size,
+//!    and the steps of the kernel's action-cache emulation (see [`INSN_COST`]), using
 //!    `jge` splits, `jeq` for single numbers at the edge of a range, and `jeq`
 //!    chains for single numbers islanded in one background decision. Only
 //!    `ld [nr]`, `ld [arch]`, `jeq/jge/jset #k`, `ja` and `ret #k` sit on the path
@@ -884,6 +885,19 @@ enum Node {
 
 const INF: u32 = u32::MAX / 4;
 
+/// What one more instruction costs a filter's attach, in steps of the kernel's
+/// action-cache emulation (measured on Linux 6.18, x86_64: converting and
+/// JIT-compiling an instruction ≈ 0.2 µs, one emulated step ≈ 4 ns). When a
+/// filter is attached the kernel runs it once for every number of the native
+/// and compat tables to fill the cache, so each node costs a step per number
+/// routed through it: for Docker's profile that emulation was half the attach.
+const INSN_COST: u32 = 48;
+
+/// Bound on the emulated span, so costs stay far below [`INF`] (at most
+/// `64 * 8192` steps plus the instructions): every kernel table, MIPS n32's
+/// 6000-6470 included, ends below it.
+const CACHE_SPAN_MAX: u32 = 8192;
+
 /// The plan's options, as stored per state for [`rebuild`]; `SPLIT + (k - i)`
 /// splits after segment `k`.
 const LEAF: u32 = 1;
@@ -897,18 +911,33 @@ struct PlanInput<'a> {
     segs: &'a [Seg],
     li: &'a [LeafInfo],
     n: usize,
+    /// `wsum[s]`: how many numbers of segments `0..s` the kernel's action cache
+    /// emulates (those below the token's `span`, see [`plan`]).
+    wsum: Vec<u32>,
     /// `chain[i * n + j]`: segments i, i+2, .., j share one leaf and i+1, i+3, ..
     /// are single numbers (islands), so a `jeq` chain decides the whole range.
     chain: Vec<bool>,
 }
 
 impl PlanInput<'_> {
-    fn new<'a>(segs: &'a [Seg], li: &'a [LeafInfo]) -> PlanInput<'a> {
+    fn new<'a>(segs: &'a [Seg], li: &'a [LeafInfo], span: u32) -> PlanInput<'a> {
         let n = segs.len();
+        let span = span.min(CACHE_SPAN_MAX);
+        let mut wsum = Vec::with_capacity(n + 1);
+        wsum.push(0u32);
+        for s in segs {
+            let w = if s.lo < span {
+                s.hi.min(span - 1) - s.lo + 1
+            } else {
+                0
+            };
+            wsum.push(wsum[wsum.len() - 1] + w);
+        }
         let mut p = PlanInput {
             segs,
             li,
             n,
+            wsum,
             chain: vec![false; n * n],
         };
         for i in 0..n {
@@ -940,6 +969,16 @@ impl PlanInput<'_> {
         self.segs[s].lo == self.segs[s].hi
     }
 
+    /// Emulated numbers in segments `i..=j`: each passes a node above them once.
+    fn weight(&self, i: usize, j: usize) -> u32 {
+        self.wsum[j + 1] - self.wsum[i]
+    }
+
+    /// The cost of leaf `s` itself (its `ret` or rule body).
+    fn leaf_cost(&self, s: usize) -> u32 {
+        INSN_COST * self.info(s).size
+    }
+
     /// The islands of the chain `i..=j`, deepest first.
     fn chain_islands(&self, i: usize, j: usize) -> Vec<usize> {
         let mut isl: Vec<usize> = (i + 1..j).step_by(2).collect();
@@ -947,24 +986,29 @@ impl PlanInput<'_> {
         isl
     }
 
-    /// Worst case and size of the chain `i..=j`.
+    /// Worst case and cost of the chain `i..=j`: the background segments pass
+    /// all `m` `jeq`s, the island at chain position `k` (from the top) `k + 1`.
     fn chain_cost(&self, i: usize, j: usize) -> (u32, u32) {
         let isl = self.chain_islands(i, j);
         let m = isl.len() as u32;
         let mut depth = m + self.info(i).depth;
-        let mut size = m + self.info(i).size;
+        let mut cost = INSN_COST * m + self.leaf_cost(i) + self.weight(i, j) * m;
         for (k, &s) in isl.iter().enumerate() {
             depth = depth.max(k as u32 + 1 + self.info(s).depth);
-            size += self.info(s).size;
+            cost += self.leaf_cost(s);
+            cost -= self.weight(s, s) * (m - 1 - k as u32);
         }
-        (depth, size)
+        (depth, cost)
     }
 }
 
 /// The search tree over `segs` minimising worst-case executed instructions,
-/// then size. Returns the tree and its worst-case depth (final `ret` included).
+/// then cost: [`INSN_COST`] per instruction plus one per step of the kernel's
+/// action-cache emulation, which runs the filter for every number below `span`
+/// (0 for a token the cache never sees, such as x32's: size alone). Returns the
+/// tree and its worst-case depth (final `ret` included).
 ///
-/// `S(i, j, d)`, the least size of a tree for segments `i..=j` with worst case
+/// `S(i, j, d)`, the least cost of a tree for segments `i..=j` with worst case
 /// at most `d`, is computed layer by layer (`d` = 1, 2, ..) until the root is
 /// feasible; the options, in tie-breaking order: a leaf, a `jeq` chain, `jeq`
 /// on the first or the last segment, a `jge` split after segment `k` (ascending
@@ -991,7 +1035,7 @@ impl PlanInput<'_> {
 ///    those inputs changed from `d - 1`, the state is copied, not recomputed:
 ///    intervals of short decisions saturate a few layers above their `md`
 ///    while the layers grow to fit deep argument-rule bodies.
-fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
+fn plan(segs: &[Seg], li: &[LeafInfo], span: u32) -> (Node, u32) {
     let n = segs.len();
     if n == 1 {
         return (Node::Leaf(0), li[segs[0].leaf].depth);
@@ -999,7 +1043,7 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
     if n > DP_MAX_SEGMENTS {
         return balanced(segs, li, 0, n - 1);
     }
-    let p = PlanInput::new(segs, li);
+    let p = PlanInput::new(segs, li, span);
     // Every n × n table below has rows of `w` entries: the vector scans run
     // over whole blocks past the end of an interval, and what they read there
     // can never win a minimum (see the scans).
@@ -1015,7 +1059,7 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
     }
     // Per segment, read in every inner loop below: one lookup, not two.
     let seg_depth: Vec<u32> = (0..n).map(|s| p.info(s).depth).collect();
-    let seg_size: Vec<u32> = (0..n).map(|s| p.info(s).size).collect();
+    let seg_cost: Vec<u32> = (0..n).map(|s| p.leaf_cost(s)).collect();
     let single: Vec<bool> = (0..n).map(|s| p.single(s)).collect();
     // 1. Least feasible depth, saturated at u8::MAX (anything above 64 falls
     // back to the balanced tree, as the plain recurrence does).
@@ -1159,9 +1203,12 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
             let mut choice = 0;
             if i == j {
                 if seg_depth[i] <= d {
-                    (best, choice) = (seg_size[i], LEAF);
+                    (best, choice) = (seg_cost[i], LEAF);
                 }
             } else {
+                // The node at the top of any option but a chain: one instruction,
+                // and one emulated step for every number of the interval.
+                let node = INSN_COST + p.weight(i, j);
                 if let Some((cd, cs)) = chain_cost[s]
                     && cd <= d
                     && cs < best
@@ -1169,13 +1216,13 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
                     (best, choice) = (cs, CHAIN);
                 }
                 if single[i] && seg_depth[i] < d {
-                    let c = 1 + seg_size[i] + prev[s + w];
+                    let c = node + seg_cost[i] + prev[s + w];
                     if c < best {
                         (best, choice) = (c, JEQ_LO);
                     }
                 }
                 if single[j] && seg_depth[j] < d {
-                    let c = 1 + seg_size[j] + prev[s - 1];
+                    let c = node + seg_cost[j] + prev[s - 1];
                     if c < best {
                         (best, choice) = (c, JEQ_HI);
                     }
@@ -1187,7 +1234,7 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
                 let left = &prev[i * w + i..i * w + i + span];
                 let right = &prev_t[j * w + i + 1..j * w + i + 1 + span];
                 let min = min_of_sum(left, right);
-                if 1 + min < best {
+                if node + min < best {
                     // The first k reaching the minimum, as the scan would pick
                     // (it lies before j: the padding sums are at least INF).
                     let k = left
@@ -1195,7 +1242,7 @@ fn plan(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
                         .zip(right)
                         .position(|(a, b)| a + b == min)
                         .unwrap_or(0);
-                    (best, choice) = (1 + min, SPLIT + k as u32);
+                    (best, choice) = (node + min, SPLIT + k as u32);
                 }
             }
             let v = best.min(INF);
@@ -1550,7 +1597,8 @@ impl<'a> Gen<'a> {
                 let x32_target = match ir.arches.iter().find(|a| a.arch == Arch::X32) {
                     Some(a) => {
                         let segs = self.arch_segments(a);
-                        let (node, _) = plan(&segs, &self.info);
+                        // x32 numbers (bit 30) are above every cached table.
+                        let (node, _) = plan(&segs, &self.info, 0);
                         let depth = tree_depth(&node, &segs, &self.info);
                         self.x32_tree = Some((segs, node));
                         (X32Target::Tree, depth)
@@ -1598,7 +1646,14 @@ impl<'a> Gen<'a> {
                 };
                 self.arch_segments(a)
             };
-            let (node, _) = plan(&segs, &self.info);
+            // The numbers the kernel's action cache emulates on attach, if this
+            // token is the running kernel's native or compat ABI.
+            let span = ir
+                .arches
+                .iter()
+                .find(|a| a.arch.audit_arch() == tok && a.arch != Arch::X32)
+                .map_or(0, |a| a.max_known_nr.saturating_add(1));
+            let (node, _) = plan(&segs, &self.info, span);
             trees.push((tok, segs, node));
         }
         // Dispatch.
@@ -2077,13 +2132,13 @@ mod plan_tests {
 
     /// The plain layered recurrence `plan` reduces (every state of every layer,
     /// scalar split scan), kept to check the reductions tree for tree.
-    fn plan_reference(segs: &[Seg], li: &[LeafInfo]) -> (Node, u32) {
+    fn plan_reference(segs: &[Seg], li: &[LeafInfo], span: u32) -> (Node, u32) {
         let n = segs.len();
         if n == 1 {
             return (Node::Leaf(0), li[segs[0].leaf].depth);
         }
-        let p = PlanInput::new(segs, li);
-        // Per depth layer `d`: the least size of a tree for segments `i..=j`
+        let p = PlanInput::new(segs, li, span);
+        // Per depth layer `d`: the least cost of a tree for segments `i..=j`
         // whose worst case is at most `d` (`INF` if none) and the option that
         // achieves it, both at `i * n + j`.
         let mut layers: Vec<(Vec<u32>, Vec<u32>)> = vec![(vec![INF; n * n], vec![0; n * n])];
@@ -2105,9 +2160,10 @@ mod plan_tests {
                     };
                     if i == j {
                         if p.info(i).depth <= d {
-                            consider(p.info(i).size, LEAF);
+                            consider(p.leaf_cost(i), LEAF);
                         }
                     } else {
+                        let node = INSN_COST + p.weight(i, j);
                         if p.chain[p.idx(i, j)] {
                             let (cd, cs) = p.chain_cost(i, j);
                             if cd <= d {
@@ -2115,14 +2171,14 @@ mod plan_tests {
                             }
                         }
                         if p.single(i) && p.info(i).depth < d {
-                            consider(1 + p.info(i).size + prev[p.idx(i + 1, j)], JEQ_LO);
+                            consider(node + p.leaf_cost(i) + prev[p.idx(i + 1, j)], JEQ_LO);
                         }
                         if p.single(j) && p.info(j).depth < d {
-                            consider(1 + p.info(j).size + prev[p.idx(i, j - 1)], JEQ_HI);
+                            consider(node + p.leaf_cost(j) + prev[p.idx(i, j - 1)], JEQ_HI);
                         }
                         for k in i..j {
                             consider(
-                                1 + prev[p.idx(i, k)] + prev[p.idx(k + 1, j)],
+                                node + prev[p.idx(i, k)] + prev[p.idx(k + 1, j)],
                                 SPLIT + (k - i) as u32,
                             );
                         }
@@ -2173,19 +2229,21 @@ mod plan_tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-        /// Same worst case, same size, same tree as the plain recurrence, on
+        /// Same worst case, same cost, same tree as the plain recurrence, on
         /// inputs rich in single numbers and repeated leaves (so chains, `jeq`
-        /// ends and uneven leaf depths all compete).
+        /// ends and uneven leaf depths all compete), with the emulated span
+        /// covering none, part or all of the numbers.
         #[test]
         fn plan_equals_the_plain_recurrence(
             infos in prop::collection::vec((1u32..9, 0u32..7), 1..5),
             spec in prop::collection::vec((0usize..4, any::<bool>()), 1..48),
+            span in prop_oneof![Just(0u32), 0u32..200],
         ) {
             let li: Vec<LeafInfo> = infos.iter().map(|&(depth, size)| LeafInfo { depth, size }).collect();
             let spec: Vec<(usize, bool)> = spec.into_iter().map(|(l, s)| (l % li.len(), s)).collect();
             let segs = segments(&spec);
-            let (fast, fd) = plan(&segs, &li);
-            let (slow, sd) = plan_reference(&segs, &li);
+            let (fast, fd) = plan(&segs, &li, span);
+            let (slow, sd) = plan_reference(&segs, &li, span);
             prop_assert_eq!(fd, sd);
             prop_assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
         }

@@ -236,18 +236,26 @@ pub fn simulate(program: &[SockFilter], data: &SeccompData) -> Result<SimResult,
 /// does this for the native (and compat) arch and every number below its
 /// `NR_syscalls`; such syscalls then skip the filter altogether.
 pub fn action_cache_allows(program: &[SockFilter], arch_token: u32, nr: u32) -> bool {
+    action_cache_emulation(program, arch_token, nr).0
+}
+
+/// [`action_cache_allows`] and the instructions the kernel's emulation visits to
+/// decide it: what this number costs the filter's attach.
+pub fn action_cache_emulation(program: &[SockFilter], arch_token: u32, nr: u32) -> (bool, usize) {
     use op::*;
     let mut reg: u32 = 0;
     let mut pc = 0usize;
+    let mut steps = 0;
     while let Some(ins) = program.get(pc) {
+        steps += 1;
         let k = ins.k;
         match ins.code {
             c if c == LD | W | ABS => match k {
                 0 => reg = nr,
                 4 => reg = arch_token,
-                _ => return false,
+                _ => return (false, steps),
             },
-            c if c == RET | K => return k == bpf::ret::ALLOW,
+            c if c == RET | K => return (k == bpf::ret::ALLOW, steps),
             c if c == JMP | JA => pc = pc.saturating_add(k as usize),
             c if c == JMP | JEQ | K
                 || c == JMP | JGE | K
@@ -263,11 +271,11 @@ pub fn action_cache_allows(program: &[SockFilter], arch_token: u32, nr: u32) -> 
                 pc += usize::from(if taken { ins.jt } else { ins.jf });
             }
             c if c == ALU | AND | K => reg &= k,
-            _ => return false,
+            _ => return (false, steps),
         }
         pc = pc.saturating_add(1);
     }
-    false
+    (false, steps)
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use rampart_enforce::bpf::SockFilter;
 use serde::Serialize;
 
 use super::ir::{Action, Cond, FilterIr};
-use super::simulate::{SeccompData, Simulator, action_cache_allows};
+use super::simulate::{SeccompData, Simulator, action_cache_emulation};
 use super::verify::{arg_vectors, compares_args, vectors};
+use crate::arch::Arch;
 
 /// Figures for one requested architecture.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -25,6 +26,11 @@ pub struct ArchStats {
     pub cacheable: usize,
     /// Unconditionally allowed numbers the cache cannot prove (should be empty).
     pub allow_not_cacheable: Vec<u32>,
+    /// Instructions the kernel's action-cache emulation visits when the filter
+    /// is attached, over every number up to the table's highest, if this is the
+    /// running kernel's native or compat ABI (x32 never is: 0). About half of
+    /// the attach cost of a large filter (see `emit.rs`, `INSN_COST`).
+    pub cache_emulation_steps: usize,
 }
 
 /// Figures for a whole filter.
@@ -107,11 +113,26 @@ pub(crate) fn measure_parts(
         let mut unconditional = 0;
         let mut cacheable = 0;
         let mut missed = Vec::new();
+        // The kernel emulates every number below its table's end for its native
+        // and compat ABIs; x32 numbers (bit 30) never.
+        let mut emulation_steps = 0;
+        let mut cached_below = Vec::new();
+        let end = table.iter().copied().max().map_or(0, |m| m + 1);
+        if a.arch != Arch::X32 && end <= 1 << 16 {
+            for nr in 0..end {
+                let (cached, steps) = action_cache_emulation(insns, token, nr);
+                cached_below.push(cached);
+                emulation_steps += steps;
+            }
+        }
         for &nr in &table {
             let (_, n) = sim.run(&SeccompData::new(token, nr, [0; 6]));
             worst = worst.max(n);
             total += n;
-            let cached = action_cache_allows(insns, token, nr);
+            let cached = match cached_below.get(nr as usize) {
+                Some(&c) => c,
+                None => action_cache_emulation(insns, token, nr).0,
+            };
             cacheable += usize::from(cached);
             if unconditional_allow(ir, token, nr) {
                 unconditional += 1;
@@ -146,6 +167,7 @@ pub(crate) fn measure_parts(
             unconditional_allow: unconditional,
             cacheable,
             allow_not_cacheable: missed,
+            cache_emulation_steps: emulation_steps,
         });
     }
     Stats {
