@@ -624,13 +624,14 @@ fn benchmark_table() {
             let m = measure_insns(&ir, &insns);
             let table_worst = m.arches.iter().map(|a| a.worst_case).max().unwrap_or(0);
             let cache: usize = m.arches.iter().map(|a| a.cacheable).sum();
+            let emulated: usize = m.arches.iter().map(|a| a.cache_emulation_steps).sum();
             let avg: Vec<String> = m
                 .arches
                 .iter()
                 .map(|a| format!("{}={:.1}", a.arch, a.average))
                 .collect();
             eprintln!(
-                "| {label} | {name} | {} | {} | {} | {} | {cache} |",
+                "| {label} | {name} | {} | {} | {} | {} | {cache} | {emulated} |",
                 m.instructions,
                 m.worst_case,
                 table_worst,
