@@ -10,6 +10,10 @@
 //! executed, 127 PROGRAM not found. The arguments are parsed by hand to keep this
 //! binary small. `--proc-root DIR` (hidden, for tests) changes where the private
 //! procfs handle is opened; it must still be a real procfs.
+//!
+//! The binary has no Rust `main`: [`c_main!`](rampart_enforce::c_main) defines
+//! the C one, which skips Rust's runtime start-up (see there).
+#![cfg_attr(not(test), no_main)]
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -145,8 +149,12 @@ fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-fn main() {
-    let a = match parse_args(std::env::args_os().skip(1)) {
+#[cfg(not(test))]
+rampart_enforce::c_main!(run);
+
+#[cfg_attr(test, allow(dead_code))]
+fn run(args: Vec<OsString>) -> ! {
+    let a = match parse_args(args.into_iter().skip(1)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("rampart-enforce: {e}\n{USAGE}");

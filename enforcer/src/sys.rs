@@ -220,8 +220,8 @@ impl PreparedExec {
 }
 
 /// The allocator of the `rampart-enforce` and `rampart` binaries: a bump arena in
-/// `.bss` (one per process: every `LaunchArena` carves the same memory, so declare
-/// one), with the system allocator behind it.
+/// `.bss` (one per process: every `LaunchArena` is a handle to the same memory
+/// and state), with the system allocator behind it.
 ///
 /// A launch lives for well under a millisecond before it execs, so little of what
 /// it frees needs reusing, and on this kind of VM a page fault costs microseconds:
@@ -233,38 +233,41 @@ impl PreparedExec {
 /// compile` wastes at most the arena's 256 KiB.
 #[derive(Debug)]
 pub struct LaunchArena {
-    /// The offset of the first free byte (low half) and the start of the newest
-    /// block (high half), in one atomic so that no thread sees one without the
-    /// other: freeing or growing the newest block in place is only sound if it
-    /// still is the newest when the offsets move.
-    state: std::sync::atomic::AtomicU64,
+    _private: (),
 }
 
 const ARENA_BYTES: usize = 256 * 1024;
 
-/// `state` before the first allocation: nothing used, no newest block.
-const ARENA_EMPTY: u64 = (u32::MAX as u64) << 32;
-
-/// The arena's memory: all zero, so it lives in `.bss` and costs neither file
-/// size nor a page until touched.
-struct ArenaMemory(std::cell::UnsafeCell<[u8; ARENA_BYTES]>);
+/// The arena: all zero, so it lives in `.bss` and costs neither file size nor a
+/// page until touched. The state sits in the same page as the first blocks, so
+/// the first allocation faults in one page, not two.
+#[repr(C, align(4096))]
+struct ArenaMemory {
+    /// The offset of the first free byte (low half) and the start of the newest
+    /// block, bit-inverted (high half: 0 before the first block), in one atomic so
+    /// that no thread sees one without the other: freeing or growing the newest
+    /// block in place is only sound if it still is the newest when they move.
+    state: std::sync::atomic::AtomicU64,
+    bytes: std::cell::UnsafeCell<[u8; ARENA_BYTES]>,
+}
 
 // SAFETY: the bytes are only reached through blocks handed out by
-// `LaunchArena::alloc`, carved by compare-exchange on its state, so two threads
+// `LaunchArena::alloc`, carved by compare-exchange on the state, so two threads
 // never receive overlapping blocks.
 unsafe impl Sync for ArenaMemory {}
 
-static ARENA_MEMORY: ArenaMemory = ArenaMemory(std::cell::UnsafeCell::new([0; ARENA_BYTES]));
+static ARENA_MEMORY: ArenaMemory = ArenaMemory {
+    state: std::sync::atomic::AtomicU64::new(0),
+    bytes: std::cell::UnsafeCell::new([0; ARENA_BYTES]),
+};
 
 impl LaunchArena {
     pub const fn new() -> Self {
-        LaunchArena {
-            state: std::sync::atomic::AtomicU64::new(ARENA_EMPTY),
-        }
+        LaunchArena { _private: () }
     }
 
     fn base(&self) -> usize {
-        ARENA_MEMORY.0.get() as usize
+        ARENA_MEMORY.bytes.get() as usize
     }
 
     fn owns(&self, ptr: *mut u8) -> bool {
@@ -275,13 +278,19 @@ impl LaunchArena {
     /// leaves it unchanged and returns `None`. Returns the new newest block's start.
     fn update(&self, step: impl Fn(usize, usize) -> Option<(usize, usize)>) -> Option<usize> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut cur = self.state.load(Relaxed);
+        let state = &ARENA_MEMORY.state;
+        // Read with a compare-exchange, a write: the page's first touch is then one
+        // fault, where a load maps the zero page and the write faults again (LLVM
+        // turns a no-op `fetch_or` into a load).
+        let mut cur = match state.compare_exchange(0, 0, Relaxed, Relaxed) {
+            Ok(v) | Err(v) => v,
+        };
         loop {
-            let (next, newest) = ((cur & 0xffff_ffff) as usize, (cur >> 32) as usize);
+            let (next, newest) = ((cur & 0xffff_ffff) as usize, !(cur >> 32) as u32 as usize);
             let (next, newest) = step(next, newest)?;
-            // Both fit in 32 bits: they are at most ARENA_BYTES.
-            let new = next as u64 | (newest as u64) << 32;
-            match self.state.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+            // Both fit in 32 bits: they are at most ARENA_BYTES (no block: u32::MAX).
+            let new = next as u64 | u64::from(!(newest as u32)) << 32;
+            match state.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
                 Ok(_) => return Some(newest),
                 Err(now) => cur = now,
             }
@@ -416,6 +425,51 @@ pub fn fork_child(child: impl FnOnce() -> std::convert::Infallible) -> io::Resul
         0 => match child() {},
         pid => Ok(pid as u32),
     }
+}
+
+/// Defines the C `main` of a `#![no_main]` binary, which calls `$run(args)`.
+///
+/// Rust's own start-up (`lang_start`) costs a launch 11 syscalls and 3 page
+/// faults that `rampart-enforce` has no use for: a `poll` that reopens closed fds
+/// 0-2 on `/dev/null` (every fd the enforcer opens is close-on-exec, so the
+/// program gets exactly the 0-2 it was given), SIGPIPE ignored (the apply
+/// sequence resets it to the default anyway), an alternate signal stack for the
+/// stack-overflow message, and the main thread's id. The C runtime has already
+/// set up `environ`, TLS and the allocator; only the arguments have to be
+/// collected from `argv`.
+#[macro_export]
+macro_rules! c_main {
+    ($run:path) => {
+        #[allow(unsafe_code)]
+        #[unsafe(no_mangle)]
+        extern "C" fn main(
+            argc: ::std::ffi::c_int,
+            argv: *const *const ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: the C runtime calls `main` with `argc` valid, NUL-terminated
+            // strings in `argv`, which live for the whole process.
+            let args = unsafe { $crate::sys::args_from_argv(argc, argv) };
+            $run(args)
+        }
+    };
+}
+
+/// The arguments of a C `main`, program name first.
+///
+/// # Safety
+///
+/// `argv` must point to `argc` pointers to NUL-terminated strings, as the C
+/// runtime passes them to `main`.
+#[doc(hidden)]
+pub unsafe fn args_from_argv(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
+    (0..usize::try_from(argc).unwrap_or(0))
+        .map(|i| {
+            // SAFETY: i < argc, and the caller guarantees argv[0..argc] are valid
+            // C strings that outlive this call.
+            let arg = unsafe { CStr::from_ptr(*argv.add(i)) };
+            OsString::from_vec(arg.to_bytes().to_vec())
+        })
+        .collect()
 }
 
 /// Takes ownership of an fd number inherited from the launcher (`--report-fd`,
