@@ -24,7 +24,7 @@ use crate::error::{
 };
 use crate::policy::{Compatibility, CompiledPolicy};
 use crate::report::{Report, Status, Step};
-use crate::sys::{Features, Kernel, PrctlFlag, PreparedExec};
+use crate::sys::{Features, Kernel, PrctlFlag, PreparedExec, Probe};
 
 /// Per-run inputs that are not part of the policy.
 #[derive(Debug)]
@@ -95,7 +95,11 @@ pub fn apply(
     report.applied(Step::Procfs);
     //    Preflight: refuse now, before anything irreversible, if a mechanism the
     //    policy marks required does not exist on this host.
-    let features = k.features().map_err(process(Step::Preflight))?;
+    let probe = Probe {
+        selinux: policy.selinux().is_some(),
+        landlock: policy.landlock().is_some(),
+    };
+    let features = k.features(probe).map_err(process(Step::Preflight))?;
     let missing = |mechanism, reason: String| UnavailableError::Missing {
         step: Step::Preflight,
         mechanism,

@@ -10,7 +10,7 @@ use landlock::RulesetStatus;
 
 use crate::policy::{LandlockSpec, SeccompSpec};
 use crate::report::Step;
-use crate::sys::{Features, Kernel, PrctlFlag, PreparedExec};
+use crate::sys::{Features, Kernel, PrctlFlag, PreparedExec, Probe};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -76,6 +76,8 @@ pub struct RecordingKernel {
     pub fail_at: Option<(usize, i32)>,
     pub threads: usize,
     pub features: Features,
+    /// What each `features` call asked to probe.
+    pub probes: Vec<Probe>,
     pub landlock_status: RulesetStatus,
 }
 
@@ -90,6 +92,7 @@ impl Default for RecordingKernel {
                 landlock_abi: 7,
                 seccomp: true,
             },
+            probes: Vec::new(),
             landlock_status: RulesetStatus::FullyEnforced,
         }
     }
@@ -120,8 +123,18 @@ impl Kernel for RecordingKernel {
     fn open_procfs(&mut self) -> io::Result<()> {
         self.enter(Call::OpenProcfs)
     }
-    fn features(&mut self) -> io::Result<Features> {
-        self.enter(Call::Features).map(|_| self.features)
+    fn features(&mut self, probe: Probe) -> io::Result<Features> {
+        self.probes.push(probe);
+        // Unprobed mechanisms read as absent, as on Linux.
+        self.enter(Call::Features).map(|_| Features {
+            selinux: probe.selinux && self.features.selinux,
+            landlock_abi: if probe.landlock {
+                self.features.landlock_abi
+            } else {
+                0
+            },
+            seccomp: self.features.seccomp,
+        })
     }
     fn unshare_userns(&mut self) -> io::Result<()> {
         self.enter(Call::UnshareUserns)
@@ -374,6 +387,36 @@ mod tests {
         let e = r.unwrap_err();
         assert_eq!(e.step(), Step::SingleThread);
         assert_eq!(k.calls, vec![ThreadCount]);
+    }
+
+    #[test]
+    fn probes_only_the_mechanisms_the_policy_uses() {
+        let mut k = RecordingKernel::default();
+        let (r, _) = run(&mut k, &full_policy(true), None);
+        r.unwrap();
+        let all = Probe {
+            selinux: true,
+            landlock: true,
+        };
+        assert_eq!(k.probes, vec![all]);
+
+        // No label and no ruleset: neither is looked for, and both read as absent.
+        let p = CompiledPolicy::builder()
+            .no_new_privs(true)
+            .build()
+            .unwrap();
+        let mut k = RecordingKernel::default();
+        let (r, report) = run(&mut k, &p, None);
+        r.unwrap();
+        let none = Probe {
+            selinux: false,
+            landlock: false,
+        };
+        assert_eq!(k.probes, vec![none]);
+        assert!(!k.calls.contains(&ExecLabel(None)));
+        assert!(!k.calls.contains(&LandlockPrepare));
+        assert!(report.events().iter().any(|e| e.step == Step::SelinuxLabel
+            && e.detail.as_deref() == Some("the policy sets no SELinux label")));
     }
 
     #[test]

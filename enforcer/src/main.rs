@@ -26,7 +26,7 @@ use rampart_enforce::blob;
 use rampart_enforce::error::exit;
 use rampart_enforce::launch::{Launch, enforce_and_exec, fail};
 use rampart_enforce::report::{Report, Step};
-use rampart_enforce::sys::{LaunchArena, adopt_fd};
+use rampart_enforce::sys::{LaunchArena, adopt_fd, open_cloexec};
 
 #[global_allocator]
 static ALLOC: LaunchArena = LaunchArena::new();
@@ -120,7 +120,10 @@ fn parse_args(mut it: impl Iterator<Item = OsString>) -> Result<Args, String> {
 fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
     let (mut f, name) = match (&a.policy_file, a.policy_fd) {
         (Some(p), _) => (
-            File::open(p).map_err(|e| format!("cannot open policy {}: {e}", p.display()))?,
+            File::from(
+                open_cloexec(p, libc::O_RDONLY)
+                    .map_err(|e| format!("cannot open policy {}: {e}", p.display()))?,
+            ),
             p.display().to_string(),
         ),
         (None, Some(n)) => (

@@ -33,6 +33,15 @@ pub enum PrctlFlag {
     KeepCaps,
 }
 
+/// Which optional mechanisms [`Kernel::features`] looks for: only those the
+/// policy uses (each probe costs the launch a syscall or two); the others read
+/// as absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub selinux: bool,
+    pub landlock: bool,
+}
+
 /// What the running kernel offers, probed once before anything changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Features {
@@ -58,8 +67,8 @@ pub trait Kernel {
     /// Open the private procfs handle (`open(<root>, O_PATH|O_DIRECTORY)`) and check
     /// it is the root of a procfs (`fstatfs` = `PROC_SUPER_MAGIC`, inode 1).
     fn open_procfs(&mut self) -> io::Result<()>;
-    /// Probe SELinux, Landlock and seccomp availability.
-    fn features(&mut self) -> io::Result<Features>;
+    /// Probe seccomp availability, and SELinux and Landlock as `probe` asks.
+    fn features(&mut self, probe: Probe) -> io::Result<Features>;
     /// `unshare(CLONE_NEWUSER)`.
     fn unshare_userns(&mut self) -> io::Result<()>;
     /// Write one byte (`1`) to `fd`, then block until the parent answers with the
@@ -505,6 +514,25 @@ fn cvt_i(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// `openat(AT_FDCWD, path, flags | O_CLOEXEC)` as a bare syscall: musl's `open`
+/// follows an `O_CLOEXEC` open with a redundant `fcntl(F_SETFD)` (for kernels
+/// older than 2.6.23), a syscall per open on the launch path.
+pub fn open_cloexec(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let path = CString::new(path.as_os_str().to_owned().into_vec())
+        .map_err(|_| sys_error(libc::EINVAL, "the path contains a NUL byte"))?;
+    // SAFETY: `path` is NUL-terminated and outlives the call, which only reads it.
+    let fd = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: the kernel just returned this fd, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// `openat2(dirfd, path, how)`; returns the new fd.
 fn openat2(dirfd: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
     // `open_how` is #[non_exhaustive] in libc: build it zeroed, then set fields.
@@ -618,29 +646,11 @@ fn close_range_cloexec(first: u32, last: u32) -> io::Result<()> {
     .map(drop)
 }
 
-fn caps_err(e: caps::errors::CapsError) -> io::Error {
-    // The caps crate formats the OS error into a string; errno is still set.
-    let errno = io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EPERM);
-    sys_error(errno, e.to_string())
-}
-
-/// The `caps` crate's value for capability number `index`. `caps::all()` builds a
-/// fresh `HashSet` per call, so the table is built once (dropping the bounding set
-/// looks up ~40 capabilities on every launch).
-fn capability(index: u8) -> Option<caps::Capability> {
-    static TABLE: std::sync::OnceLock<[Option<caps::Capability>; 64]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut t = [None; 64];
-        for c in caps::all() {
-            if let Some(slot) = t.get_mut(usize::from(c.index())) {
-                *slot = Some(c);
-            }
-        }
-        t
-    });
-    table.get(usize::from(index)).copied().flatten()
+/// `prctl(option, arg)` for the options that take one integer argument.
+fn prctl_int(option: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: every caller passes an option whose arguments are plain integers;
+    // the unused ones are zero, as the kernel requires.
+    cvt_i(unsafe { libc::prctl(option, arg, 0, 0, 0) }).map(drop)
 }
 
 #[repr(C)]
@@ -668,12 +678,9 @@ impl Kernel for LinuxKernel {
         let option = match flag {
             PrctlFlag::Dumpable => libc::PR_SET_DUMPABLE,
             PrctlFlag::NoNewPrivs => libc::PR_SET_NO_NEW_PRIVS,
-            PrctlFlag::KeepCaps => {
-                return caps::securebits::set_keepcaps(on).map_err(caps_err);
-            }
+            PrctlFlag::KeepCaps => libc::PR_SET_KEEPCAPS,
         };
-        // SAFETY: these prctl options take integer arguments only.
-        cvt_i(unsafe { libc::prctl(option, libc::c_ulong::from(on), 0, 0, 0) }).map(drop)
+        prctl_int(option, libc::c_ulong::from(on))
     }
 
     fn sanitize_inherited(&mut self, keep: &[i32]) -> io::Result<()> {
@@ -705,17 +712,7 @@ impl Kernel for LinuxKernel {
     }
 
     fn open_procfs(&mut self) -> io::Result<()> {
-        let root = CString::new(self.proc_root.as_os_str().to_owned().into_vec())
-            .map_err(|_| sys_error(libc::EINVAL, "proc root contains a NUL byte"))?;
-        // SAFETY: `root` is NUL-terminated; open only reads it.
-        let fd = cvt_i(unsafe {
-            libc::open(
-                root.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        })?;
-        // SAFETY: `fd` was just returned by open and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = open_cloexec(&self.proc_root, libc::O_PATH | libc::O_DIRECTORY)?;
         if self.verify_procfs {
             let ty = fstatfs_type(fd.as_raw_fd())?;
             // SAFETY: stat is plain data; all zeroes is a valid value to be overwritten.
@@ -738,21 +735,25 @@ impl Kernel for LinuxKernel {
         Ok(())
     }
 
-    fn features(&mut self) -> io::Result<Features> {
-        // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
-        // only returns the ABI version; no memory is read or written.
-        let v = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_create_ruleset,
-                std::ptr::null::<u8>(),
-                0usize,
-                1u32,
-            )
+    fn features(&mut self, probe: Probe) -> io::Result<Features> {
+        let v = if probe.landlock {
+            // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+            // only returns the ABI version; no memory is read or written.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_landlock_create_ruleset,
+                    std::ptr::null::<u8>(),
+                    0usize,
+                    1u32,
+                )
+            }
+        } else {
+            0
         };
         // SAFETY: PR_GET_SECCOMP takes no pointer arguments.
         let sc = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
         Ok(Features {
-            selinux: selinux_active(),
+            selinux: probe.selinux && selinux_active(),
             landlock_abi: if v < 0 { 0 } else { v as i32 },
             seccomp: sc >= 0,
         })
@@ -867,34 +868,16 @@ impl Kernel for LinuxKernel {
     }
 
     fn drop_bounding(&mut self, keep: u64) -> io::Result<()> {
-        for i in 0..=CAP_LAST_CAP {
+        // Every number the kernel knows, capabilities newer than this build
+        // included (no policy can name them, so they go too): past its last one
+        // the kernel answers EINVAL.
+        for i in 0..64u8 {
             if keep & (1 << i) != 0 {
                 continue;
             }
-            match capability(i) {
-                Some(c) => caps::drop(None, caps::CapSet::Bounding, c).map_err(caps_err)?,
-                None => {
-                    // SAFETY: PR_CAPBSET_DROP takes an integer capability number.
-                    cvt_i(unsafe {
-                        libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i), 0, 0, 0)
-                    })?;
-                }
-            }
-        }
-        // Capabilities newer than this build cannot be named by a policy: drop them all.
-        for i in (CAP_LAST_CAP + 1)..64 {
-            // SAFETY: PR_CAPBSET_READ/DROP take an integer capability number; READ
-            // fails with EINVAL past the kernel's last capability.
-            let has =
-                unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(i), 0, 0, 0) };
-            if has < 0 {
-                break;
-            }
-            if has == 1 {
-                // SAFETY: PR_CAPBSET_DROP takes an integer capability number.
-                cvt_i(unsafe {
-                    libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i), 0, 0, 0)
-                })?;
+            match prctl_int(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i)) {
+                Err(e) if i > CAP_LAST_CAP && e.raw_os_error() == Some(libc::EINVAL) => break,
+                r => r?,
             }
         }
         Ok(())
@@ -945,13 +928,21 @@ impl Kernel for LinuxKernel {
     }
 
     fn set_ambient(&mut self, ambient: u64) -> io::Result<()> {
-        caps::clear(None, caps::CapSet::Ambient).map_err(caps_err)?;
-        for i in 0..=CAP_LAST_CAP {
-            if ambient & (1 << i) != 0 {
-                let c = capability(i)
-                    .ok_or_else(|| sys_error(libc::EINVAL, format!("capability {i} is unknown")))?;
-                caps::raise(None, caps::CapSet::Ambient, c).map_err(caps_err)?;
-            }
+        let ambient_op = |op: libc::c_int, cap: u8| {
+            // SAFETY: PR_CAP_AMBIENT with CLEAR_ALL or RAISE takes integers only.
+            cvt_i(unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    op as libc::c_ulong,
+                    libc::c_ulong::from(cap),
+                    0,
+                    0,
+                )
+            })
+        };
+        ambient_op(libc::PR_CAP_AMBIENT_CLEAR_ALL, 0)?;
+        for i in (0..=CAP_LAST_CAP).filter(|i| ambient & (1 << i) != 0) {
+            ambient_op(libc::PR_CAP_AMBIENT_RAISE, i)?;
         }
         Ok(())
     }
