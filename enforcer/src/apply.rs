@@ -90,9 +90,16 @@ pub fn apply(
     report.applied(Step::SanitizeInherited);
     //    A private procfs handle, checked to be procfs, for every later /proc write:
     //    a /proc that is really a tmpfs or a bind mount must never receive the label
-    //    (CVE-2019-16884, CVE-2025-52881).
-    k.open_procfs().map_err(process(Step::Procfs))?;
-    report.applied(Step::Procfs);
+    //    (CVE-2019-16884, CVE-2025-52881). The label is the only such write.
+    if policy.selinux().is_some() {
+        k.open_procfs().map_err(process(Step::Procfs))?;
+        report.applied(Step::Procfs);
+    } else {
+        report.skipped(
+            Step::Procfs,
+            "nothing to write to /proc: the policy sets no SELinux label",
+        );
+    }
     //    Preflight: refuse now, before anything irreversible, if a mechanism the
     //    policy marks required does not exist on this host.
     let probe = Probe {

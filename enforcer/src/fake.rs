@@ -390,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn probes_only_the_mechanisms_the_policy_uses() {
+    fn probes_and_opens_procfs_only_for_the_mechanisms_the_policy_uses() {
         let mut k = RecordingKernel::default();
         let (r, _) = run(&mut k, &full_policy(true), None);
         r.unwrap();
@@ -413,6 +413,7 @@ mod tests {
             landlock: false,
         };
         assert_eq!(k.probes, vec![none]);
+        assert!(!k.calls.contains(&OpenProcfs));
         assert!(!k.calls.contains(&ExecLabel(None)));
         assert!(!k.calls.contains(&LandlockPrepare));
         assert!(report.events().iter().any(|e| e.step == Step::SelinuxLabel

@@ -152,6 +152,43 @@ fn u32_width_and_masks_evaluate_exactly() {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn a_value_list_tests_the_shared_high_word_once() {
+    // `arg0 in [5 values below 2^32]`: every term is hi == 0 && lo == v, so the
+    // high word is tested once and each value costs one `jeq` (20 → 8).
+    let pers = nr(Arch::X86_64, "personality");
+    let values = [0u64, 8, 0x20000, 0x20008, 0xffff_ffff];
+    let list = Cond::Or(values.iter().map(|&v| eq(0, v)).collect());
+    let ir = filter(vec![arch_ir(
+        Arch::X86_64,
+        vec![(pers, vec![rule(list, Action::Allow)])],
+    )]);
+    let c = compile(&ir).expect("compiles and verifies");
+    let loads_of = |off: u32| {
+        c.program
+            .instructions()
+            .iter()
+            .filter(|i| i.code == op::LD | op::W | op::ABS && i.k == off)
+            .count()
+    };
+    let (lo, hi) = (
+        rampart_enforce::bpf::data::arg_lo(0),
+        rampart_enforce::bpf::data::arg_hi(0),
+    );
+    assert_eq!((loads_of(hi), loads_of(lo)), (1, 1), "{}", c.disasm(&ir));
+    for v in values {
+        assert_eq!(
+            run(&c.program, X86_64, pers, [v, 0, 0, 0, 0, 0]),
+            Action::Allow
+        );
+        assert_eq!(
+            run(&c.program, X86_64, pers, [v | 1 << 32, 0, 0, 0, 0, 0]),
+            EPERM
+        );
+    }
+    assert_eq!(run(&c.program, X86_64, pers, [9, 0, 0, 0, 0, 0]), EPERM);
+}
+
+#[test]
 fn docker_clone_rule_denies_namespace_flags_and_allows_fork() {
     let p = docker::load_default(&[Arch::X86_64, Arch::X86, Arch::X32], false);
     let ir = p.to_ir();
