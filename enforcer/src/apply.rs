@@ -102,9 +102,12 @@ pub fn apply(
     }
     //    Preflight: refuse now, before anything irreversible, if a mechanism the
     //    policy marks required does not exist on this host.
+    //    Only the mechanisms the policy uses are looked for (each probe is a syscall
+    //    or two); the others read as absent, and nothing below asks about them.
     let probe = Probe {
         selinux: policy.selinux().is_some(),
         landlock: policy.landlock().is_some(),
+        seccomp: policy.seccomp().is_some(),
     };
     let features = k.features(probe).map_err(process(Step::Preflight))?;
     let missing = |mechanism, reason: String| UnavailableError::Missing {
@@ -274,7 +277,14 @@ fn credentials(
             k.capset(c.effective(), c.permitted(), c.inheritable())
                 .map_err(cred(Step::Capset))?;
             report.applied(Step::Capset);
-            k.set_ambient(c.ambient()).map_err(cred(Step::Ambient))?;
+            // capset has just removed from the inherited ambient set every capability
+            // outside permitted ∩ inheritable (capabilities(7): ambient ⊆ both, kept
+            // by the kernel), so CLEAR_ALL is needed only if that intersection holds
+            // one the policy does not raise. Not for the default sets (inheritable
+            // empty): one `prctl`, with its credential copy, less per launch.
+            let clear = c.permitted() & c.inheritable() & !c.ambient() != 0;
+            k.set_ambient(c.ambient(), clear)
+                .map_err(cred(Step::Ambient))?;
             report.applied(Step::Ambient);
         }
         None => report.skipped(Step::Capset, "the policy has no capability section"),

@@ -28,7 +28,8 @@ pub enum Call {
     Setresgid(u32),
     Setresuid(u32),
     Capset(u64, u64, u64),
-    Ambient(u64),
+    /// The ambient capabilities raised, and whether the inherited set is cleared first.
+    Ambient(u64, bool),
     LandlockPrepare,
     LandlockRestrict,
     CheckExecPaths,
@@ -59,7 +60,7 @@ impl Call {
             Call::Setresgid(_) => Step::Setresgid,
             Call::Setresuid(_) => Step::Setresuid,
             Call::Capset(..) => Step::Capset,
-            Call::Ambient(_) => Step::Ambient,
+            Call::Ambient(..) => Step::Ambient,
             Call::LandlockPrepare => Step::LandlockPrepare,
             Call::LandlockRestrict => Step::Landlock,
             Call::CheckExecPaths => Step::ExecPaths,
@@ -133,7 +134,7 @@ impl Kernel for RecordingKernel {
             } else {
                 0
             },
-            seccomp: self.features.seccomp,
+            seccomp: probe.seccomp && self.features.seccomp,
         })
     }
     fn unshare_userns(&mut self) -> io::Result<()> {
@@ -163,8 +164,8 @@ impl Kernel for RecordingKernel {
     fn capset(&mut self, e: u64, p: u64, i: u64) -> io::Result<()> {
         self.enter(Call::Capset(e, p, i))
     }
-    fn set_ambient(&mut self, ambient: u64) -> io::Result<()> {
-        self.enter(Call::Ambient(ambient))
+    fn set_ambient(&mut self, ambient: u64, clear: bool) -> io::Result<()> {
+        self.enter(Call::Ambient(ambient, clear))
     }
     fn landlock_prepare(&mut self, _spec: &LandlockSpec) -> io::Result<()> {
         self.enter(Call::LandlockPrepare)
@@ -200,32 +201,18 @@ mod tests {
 
     fn full_policy(nnp: bool) -> CompiledPolicy {
         CompiledPolicy::builder()
-            .seccomp(SeccompSpec {
-                program: SeccompProgram::new(vec![SockFilter::stmt(op::RET | op::K, ret::ALLOW)])
-                    .unwrap(),
-                tsync: false,
-                log: false,
-                required: true,
-            })
+            .seccomp(seccomp_spec(true))
             .caps(CapSets::new(0x4ff, 0x400, 0x400, 0x400, 0x400).unwrap())
             .no_new_privs(nnp)
             .user(UserSpec::new(1000, 1001, vec![7]).unwrap())
             .selinux(
                 SelinuxSpec::new("system_u:system_r:container_t:s0".into(), None, false).unwrap(),
             )
-            .landlock(
-                LandlockSpec::new(LandlockSpecParts {
-                    compatibility: Compatibility::Required,
-                    handled_fs: fs_access::ABI1_ALL,
-                    handle_bind_tcp: false,
-                    handle_connect_tcp: false,
-                    paths: vec![PathRule::new("/", fs_access::READ_EXEC).unwrap()],
-                    bind_tcp: vec![],
-                    connect_tcp: vec![],
-                    scopes: Scopes::default(),
-                })
-                .unwrap(),
-            )
+            .landlock(landlock_spec(
+                Compatibility::Required,
+                fs_access::ABI1_ALL,
+                vec![PathRule::new("/", fs_access::READ_EXEC).unwrap()],
+            ))
             .personality(8)
             .keep_fds([9])
             .build()
@@ -290,7 +277,8 @@ mod tests {
             Setresuid(1000),
             Prctl(PrctlFlag::KeepCaps, false),
             Capset(0x400, 0x400, 0x400),
-            Ambient(0x400),
+            // permitted ∩ inheritable is all raised: nothing left to clear.
+            Ambient(0x400, false),
         ]
     }
 
@@ -389,35 +377,203 @@ mod tests {
         assert_eq!(k.calls, vec![ThreadCount]);
     }
 
-    #[test]
-    fn probes_and_opens_procfs_only_for_the_mechanisms_the_policy_uses() {
-        let mut k = RecordingKernel::default();
-        let (r, _) = run(&mut k, &full_policy(true), None);
-        r.unwrap();
-        let all = Probe {
-            selinux: true,
-            landlock: true,
-        };
-        assert_eq!(k.probes, vec![all]);
+    fn seccomp_spec(required: bool) -> SeccompSpec {
+        SeccompSpec {
+            program: SeccompProgram::new(vec![SockFilter::stmt(op::RET | op::K, ret::ALLOW)])
+                .unwrap(),
+            tsync: false,
+            log: false,
+            required,
+        }
+    }
 
-        // No label and no ruleset: neither is looked for, and both read as absent.
-        let p = CompiledPolicy::builder()
-            .no_new_privs(true)
-            .build()
-            .unwrap();
+    fn landlock_spec(
+        compatibility: Compatibility,
+        handled_fs: u64,
+        paths: Vec<PathRule>,
+    ) -> LandlockSpec {
+        LandlockSpec::new(LandlockSpecParts {
+            compatibility,
+            handled_fs,
+            handle_bind_tcp: false,
+            handle_connect_tcp: false,
+            paths,
+            bind_tcp: vec![],
+            connect_tcp: vec![],
+            scopes: Scopes::default(),
+        })
+        .unwrap()
+    }
+
+    /// A policy with exactly the optional mechanisms asked for.
+    fn policy_with(label: bool, ruleset: bool, filter: bool) -> CompiledPolicy {
+        let mut b = CompiledPolicy::builder().no_new_privs(true);
+        if label {
+            b = b.selinux(SelinuxSpec::new("a:b:c".into(), None, false).unwrap());
+        }
+        if ruleset {
+            b = b.landlock(landlock_spec(
+                Compatibility::BestEffort,
+                fs_access::ABI1_ALL,
+                vec![],
+            ));
+        }
+        if filter {
+            b = b.seccomp(seccomp_spec(false));
+        }
+        b.build().unwrap()
+    }
+
+    /// The outcome of `step`: its last event (seccomp is first reported pending).
+    fn outcome(report: &Report, step: Step) -> crate::report::Event {
+        let last = report.events().iter().rev().find(|e| e.step == step);
+        last.unwrap().clone()
+    }
+
+    /// The probes themselves: see the next test.
+    #[test]
+    fn a_policy_without_label_ruleset_or_filter_makes_only_the_calls_it_needs() {
         let mut k = RecordingKernel::default();
-        let (r, report) = run(&mut k, &p, None);
+        let (r, report) = run(&mut k, &policy_with(false, false, false), None);
         r.unwrap();
-        let none = Probe {
-            selinux: false,
-            landlock: false,
+        // No procfs handle, no label path check, no ruleset, no filter: the calls of
+        // the full sequence minus those, in the same order.
+        assert_eq!(
+            k.calls,
+            vec![
+                ThreadCount,
+                Prctl(PrctlFlag::Dumpable, false),
+                Sanitize(vec![]),
+                Features,
+                Prctl(PrctlFlag::NoNewPrivs, true),
+                CheckExecPaths,
+                Execve,
+            ]
+        );
+        for (step, why) in [
+            (
+                Step::Procfs,
+                "nothing to write to /proc: the policy sets no SELinux label",
+            ),
+            (Step::SelinuxLabel, "the policy sets no SELinux label"),
+            (Step::Landlock, "the policy has no Landlock ruleset"),
+            (Step::Seccomp, "the policy has no seccomp filter"),
+        ] {
+            let ev = outcome(&report, step);
+            assert_eq!(ev.status, Status::Skipped, "{step:?}");
+            assert_eq!(ev.detail.as_deref(), Some(why), "{step:?}");
+        }
+    }
+
+    #[test]
+    fn each_mechanism_the_policy_uses_is_probed_and_only_those() {
+        for bits in 0..8 {
+            let (label, ruleset, filter) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+            let mut k = RecordingKernel::default();
+            let (r, report) = run(&mut k, &policy_with(label, ruleset, filter), None);
+            r.unwrap();
+            let want = Probe {
+                selinux: label,
+                landlock: ruleset,
+                seccomp: filter,
+            };
+            assert_eq!(k.probes, vec![want], "label={label} ruleset={ruleset}");
+            assert_eq!(k.calls.contains(&OpenProcfs), label);
+            // A probed mechanism that the host has is used: the label written, the
+            // ruleset enforced, the filter installed.
+            assert_eq!(k.calls.contains(&ExecLabel(Some("a:b:c".into()))), label);
+            assert_eq!(k.calls.contains(&LandlockRestrict), ruleset);
+            assert_eq!(k.calls.contains(&InstallSeccomp), filter);
+            let applied = |on| if on { Status::Applied } else { Status::Skipped };
+            for (step, on) in [
+                (Step::SelinuxLabel, label),
+                (Step::Landlock, ruleset),
+                (Step::Seccomp, filter),
+            ] {
+                assert_eq!(outcome(&report, step).status, applied(on), "{step:?}");
+            }
+        }
+    }
+
+    /// Best-effort mechanisms the host lacks are still reported as not applied,
+    /// with the same messages, when they were probed.
+    #[test]
+    fn probed_mechanisms_the_host_lacks_are_reported_as_before() {
+        let mut k = RecordingKernel {
+            features: crate::sys::Features {
+                selinux: false,
+                landlock_abi: 0,
+                seccomp: false,
+            },
+            landlock_status: RulesetStatus::NotEnforced,
+            ..Default::default()
         };
-        assert_eq!(k.probes, vec![none]);
-        assert!(!k.calls.contains(&OpenProcfs));
-        assert!(!k.calls.contains(&ExecLabel(None)));
-        assert!(!k.calls.contains(&LandlockPrepare));
-        assert!(report.events().iter().any(|e| e.step == Step::SelinuxLabel
-            && e.detail.as_deref() == Some("the policy sets no SELinux label")));
+        let (r, report) = run(&mut k, &policy_with(true, true, true), None);
+        r.unwrap();
+        for (step, detail) in [
+            (
+                Step::SelinuxLabel,
+                "SELinux is not enabled on this host; the policy marks the label best-effort",
+            ),
+            (
+                Step::Landlock,
+                "the kernel does not support Landlock; the policy marks it best-effort",
+            ),
+            (
+                Step::Seccomp,
+                "the kernel has no seccomp; the policy marks the filter best-effort",
+            ),
+        ] {
+            let ev = outcome(&report, step);
+            assert_eq!(ev.status, Status::NotApplied, "{step:?}");
+            assert_eq!(ev.detail.as_deref(), Some(detail), "{step:?}");
+        }
+        assert!(!k.calls.contains(&InstallSeccomp));
+        // The label path is still verified on a host without SELinux.
+        assert!(k.calls.contains(&ExecLabel(None)));
+    }
+
+    /// The inherited ambient set is cleared exactly when capset can leave in it a
+    /// capability the policy does not raise (one in permitted ∩ inheritable).
+    #[test]
+    fn ambient_is_cleared_only_when_capset_can_leave_an_unwanted_one() {
+        const NET_BIND: u64 = 1 << 10;
+        const NET_RAW: u64 = 1 << 13;
+        let both = NET_BIND | NET_RAW;
+        for (caps, want) in [
+            // The default shape: nothing inheritable, so capset empties ambient.
+            (CapSets::effective_only(both).unwrap(), Ambient(0, false)),
+            // Everything in permitted ∩ inheritable is raised.
+            (
+                CapSets::new(both, both, both, NET_BIND, NET_BIND).unwrap(),
+                Ambient(NET_BIND, false),
+            ),
+            // NET_RAW is permitted and inheritable but not ambient: an inherited
+            // ambient NET_RAW would survive capset.
+            (
+                CapSets::new(both, both, both, both, NET_BIND).unwrap(),
+                Ambient(NET_BIND, true),
+            ),
+            (
+                CapSets::new(both, both, 0, both, 0).unwrap(),
+                Ambient(0, true),
+            ),
+        ] {
+            let p = CompiledPolicy::builder()
+                .no_new_privs(true)
+                .caps(caps)
+                .build()
+                .unwrap();
+            let mut k = RecordingKernel::default();
+            let (r, _) = run(&mut k, &p, None);
+            r.unwrap();
+            let i = k
+                .calls
+                .iter()
+                .position(|c| matches!(c, Capset(..)))
+                .unwrap();
+            assert_eq!(k.calls[i + 1], want, "{caps:?}");
+        }
     }
 
     #[test]
@@ -463,19 +619,11 @@ mod tests {
     fn best_effort_is_reported_not_applied() {
         let p = CompiledPolicy::builder()
             .selinux(SelinuxSpec::new("a:b:c".into(), None, false).unwrap())
-            .landlock(
-                LandlockSpec::new(LandlockSpecParts {
-                    compatibility: Compatibility::BestEffort,
-                    handled_fs: fs_access::ABI1_ALL | fs_access::IOCTL_DEV,
-                    handle_bind_tcp: false,
-                    handle_connect_tcp: false,
-                    paths: vec![],
-                    bind_tcp: vec![],
-                    connect_tcp: vec![],
-                    scopes: Scopes::default(),
-                })
-                .unwrap(),
-            )
+            .landlock(landlock_spec(
+                Compatibility::BestEffort,
+                fs_access::ABI1_ALL | fs_access::IOCTL_DEV,
+                vec![],
+            ))
             .build()
             .unwrap();
         let mut k = RecordingKernel {

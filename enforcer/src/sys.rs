@@ -40,6 +40,7 @@ pub enum PrctlFlag {
 pub struct Probe {
     pub selinux: bool,
     pub landlock: bool,
+    pub seccomp: bool,
 }
 
 /// What the running kernel offers, probed once before anything changes.
@@ -67,7 +68,7 @@ pub trait Kernel {
     /// Open the private procfs handle (`open(<root>, O_PATH|O_DIRECTORY)`) and check
     /// it is the root of a procfs (`fstatfs` = `PROC_SUPER_MAGIC`, inode 1).
     fn open_procfs(&mut self) -> io::Result<()>;
-    /// Probe seccomp availability, and SELinux and Landlock as `probe` asks.
+    /// Probe SELinux, Landlock and seccomp, each only if `probe` asks for it.
     fn features(&mut self, probe: Probe) -> io::Result<Features>;
     /// `unshare(CLONE_NEWUSER)`.
     fn unshare_userns(&mut self) -> io::Result<()>;
@@ -90,8 +91,9 @@ pub trait Kernel {
     fn setresuid(&mut self, uid: u32) -> io::Result<()>;
     /// One `capset` of effective, permitted and inheritable.
     fn capset(&mut self, effective: u64, permitted: u64, inheritable: u64) -> io::Result<()>;
-    /// `PR_CAP_AMBIENT_CLEAR_ALL`, then `PR_CAP_AMBIENT_RAISE` for each bit of `ambient`.
-    fn set_ambient(&mut self, ambient: u64) -> io::Result<()>;
+    /// `PR_CAP_AMBIENT_CLEAR_ALL` if `clear`, then `PR_CAP_AMBIENT_RAISE` for each
+    /// bit of `ambient`.
+    fn set_ambient(&mut self, ambient: u64, clear: bool) -> io::Result<()>;
     /// Create the Landlock ruleset and open its rule paths (`O_PATH`), while the
     /// process still has the privilege to reach them. Kept until [`Self::landlock_restrict`].
     fn landlock_prepare(&mut self, spec: &LandlockSpec) -> io::Result<()>;
@@ -750,12 +752,14 @@ impl Kernel for LinuxKernel {
         } else {
             0
         };
+        // PR_GET_SECCOMP fails with EINVAL on a kernel built without seccomp.
         // SAFETY: PR_GET_SECCOMP takes no pointer arguments.
-        let sc = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+        let seccomp =
+            probe.seccomp && unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
         Ok(Features {
             selinux: probe.selinux && selinux_active(),
             landlock_abi: if v < 0 { 0 } else { v as i32 },
-            seccomp: sc >= 0,
+            seccomp,
         })
     }
 
@@ -927,7 +931,7 @@ impl Kernel for LinuxKernel {
         .map(drop)
     }
 
-    fn set_ambient(&mut self, ambient: u64) -> io::Result<()> {
+    fn set_ambient(&mut self, ambient: u64, clear: bool) -> io::Result<()> {
         let ambient_op = |op: libc::c_int, cap: u8| {
             // SAFETY: PR_CAP_AMBIENT with CLEAR_ALL or RAISE takes integers only.
             cvt_i(unsafe {
@@ -940,7 +944,9 @@ impl Kernel for LinuxKernel {
                 )
             })
         };
-        ambient_op(libc::PR_CAP_AMBIENT_CLEAR_ALL, 0)?;
+        if clear {
+            ambient_op(libc::PR_CAP_AMBIENT_CLEAR_ALL, 0)?;
+        }
         for i in (0..=CAP_LAST_CAP).filter(|i| ambient & (1 << i) != 0) {
             ambient_op(libc::PR_CAP_AMBIENT_RAISE, i)?;
         }
