@@ -5,10 +5,8 @@
 //!                 [--userns-sync-fd N] [--cwd DIR] -- PROGRAM [ARGS…]
 //! ```
 //!
-//! Exit codes (PROGRAM never ran): 2 usage, 123 bad policy, 124 a required
-//! mechanism is unavailable, 125 a hardening step failed, 126 PROGRAM cannot be
-//! executed, 127 PROGRAM not found. The arguments are parsed by hand to keep this
-//! binary small. `--proc-root DIR` (hidden, for tests) changes where the private
+//! Exit codes: `HELP` below (what `--help` prints). The arguments are parsed by
+//! hand to keep this binary small. `--proc-root DIR` (hidden, for tests) changes where the private
 //! procfs handle is opened; it must still be a real procfs.
 //!
 //! The binary has no Rust `main`: [`c_main!`](rampart_enforce::c_main) defines
@@ -33,6 +31,13 @@ static ALLOC: LaunchArena = LaunchArena::new();
 
 const USAGE: &str = "usage: rampart-enforce (--policy FILE | --policy-fd N) [--report-fd N] \
                      [--userns-sync-fd N] [--cwd DIR] -- PROGRAM [ARGS...]";
+
+const HELP: &str = "Applies a policy compiled by `rampart compile PROFILE --format blob` to this \
+process, then execs PROGRAM in place (no fork).
+
+Exit codes (PROGRAM never ran): 2 usage, 123 bad policy, 124 a required mechanism is \
+unavailable, 125 a hardening step failed, 126 PROGRAM cannot be executed, 127 PROGRAM \
+not found.";
 
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Args {
@@ -189,6 +194,10 @@ rampart_enforce::c_main!(run);
 
 #[cfg_attr(test, allow(dead_code))]
 fn run(args: Vec<OsString>) -> ! {
+    if matches!(args.get(1).map(|a| a.as_bytes()), Some(b"--help" | b"-h")) {
+        println!("{USAGE}\n\n{HELP}");
+        std::process::exit(0);
+    }
     let a = match parse_args(args.into_iter().skip(1)) {
         Ok(a) => a,
         Err(e) => {

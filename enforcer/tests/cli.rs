@@ -14,6 +14,17 @@ fn run(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+fn help_prints_usage_and_exit_codes() {
+    for flag in ["--help", "-h"] {
+        let o = run(&[flag]);
+        assert_eq!(o.status.code(), Some(0), "{flag}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.starts_with("usage: rampart-enforce"), "{out}");
+        assert!(out.contains("127 PROGRAM"), "{out}");
+    }
+}
+
+#[test]
 fn usage_errors_exit_2() {
     for args in [
         &[][..],
