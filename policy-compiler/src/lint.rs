@@ -761,8 +761,19 @@ fn rule_checks(
             }
         }
     }
-    // missing-exec-essentials: checked on the first (native) architecture.
-    if let (Some(s), Some(a)) = (own.seccomp.as_ref(), ir.arches.first())
+    // missing-exec-essentials: checked on the first (native) architecture. A
+    // profile with no `seccomp` section and no parent gets the default filter,
+    // which has no rules: the finding then points at the whole document.
+    let essentials_at = match (&own.seccomp, &own.extends) {
+        (Some(s), _) => Some(
+            s.default_action
+                .as_ref()
+                .map_or(s.loc.clone(), |d| d.loc.clone()),
+        ),
+        (None, None) => Some(own.loc.clone()),
+        (None, Some(_)) => None,
+    };
+    if let (Some(at), Some(a)) = (essentials_at, ir.arches.first())
         && r.seccomp.default_action.value != Action::Allow
     {
         let mut missing = Vec::new();
@@ -775,18 +786,25 @@ fn rule_checks(
             }
         }
         if !missing.is_empty() {
-            let at = s
-                .default_action
-                .as_ref()
-                .map_or(s.loc.clone(), |d| d.loc.clone());
+            let (which, help) = if own.seccomp.is_some() {
+                (
+                    "the filter",
+                    "allow them, e.g. extend `default` or add `- {names: [execve, exit_group, rt_sigreturn], action: allow}`",
+                )
+            } else {
+                (
+                    "with no `seccomp` section, the default filter (no rules)",
+                    "add `extends: default`, a `seccomp` section that allows them, or `seccomp: {mode: unconfined}`",
+                )
+            };
             out.push(
-                    Diagnostic::warning(
-                        "missing-exec-essentials",
-                        format!("the filter denies {} on {}: the app cannot start, exit or return from a signal handler", missing.join(", "), a.arch),
-                        at,
-                    )
-                    .with_help("allow them, e.g. extend `default` or add `- {names: [execve, exit_group, rt_sigreturn], action: allow}`"),
-                );
+                Diagnostic::warning(
+                    "missing-exec-essentials",
+                    format!("{which} denies {} on {}: the app cannot start, exit or return from a signal handler", missing.join(", "), a.arch),
+                    at,
+                )
+                .with_help(help),
+            );
         }
     }
     // legacy-pair-incomplete, judged on x86_64 where glibc uses the legacy calls.

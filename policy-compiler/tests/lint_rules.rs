@@ -272,6 +272,14 @@ fn decision_rules() {
         4,
         "seccomp:\n  defaultAction: errno(EPERM)\n  syscalls:\n    - {names: [read, write, execve, exit_group, rt_sigreturn], action: allow}\n",
     );
+    // No `seccomp` section and no parent: the default filter has no rules. The
+    // finding points at the document (line 1); a parent's filter silences it.
+    check(
+        "missing-exec-essentials",
+        lint_str("metadata: {name: bare}\n"),
+        1,
+        lint_str("extends: default\nmetadata: {name: child}\n"),
+    );
     case(
         "legacy-pair-incomplete",
         &filter(&[rule("mkdirat", "errno(EACCES)", None)]),

@@ -430,6 +430,47 @@ fn allow_list_with_default_kill_still_reaches_exec() {
 }
 
 #[test]
+fn a_filter_that_denies_exit_still_ends_the_enforcer() {
+    // A profile with no rules at all compiles to "errno(EPERM) for everything":
+    // execve fails after the filter is in place, and so do write and exit_group.
+    // libc's _exit would then retry `exit` forever; the enforcer must end anyway.
+    require_root();
+    let eperm = ret::ERRNO | libc::EPERM as u32;
+    let policy = CompiledPolicy::builder()
+        .seccomp(seccomp(filter(&[], eperm)))
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.bin");
+    std::fs::write(&path, blob::encode(&policy)).unwrap();
+    let marker = dir.path().join("ran");
+    let mut child = Command::new(enforcer_bin())
+        .arg("--policy")
+        .arg(&path)
+        .args(["--", PROBE, "write"])
+        .arg(&marker)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("rampart-enforce still running 20 s after a failed exec");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // Ended by abort's trap, not an exit code (exit_group is denied).
+    assert_eq!(status.code(), None, "{status:?}");
+    assert!(status.signal().is_some(), "{status:?}");
+    assert!(!marker.exists(), "the program ran");
+}
+
+#[test]
 fn personality_is_set_before_a_filter_that_denies_it() {
     // Pitfall 9. Control: the probe sees x86_64 without the persona.
     assert_eq!(control(&[], &["uname-machine"]).trim(), "x86_64");
