@@ -5,8 +5,8 @@
 //! 0       8     magic "RAMPART\0"
 //! 8       2     format version, u16 little-endian (FORMAT_VERSION)
 //! 10      4     body length N, u32 little-endian (at most MAX_BODY_LEN)
-//! 14      32    SHA-256 of the body
-//! 46      N     body: a sequence of records, nothing after it
+//! 14      8     XXH64 of the body (seed 0), u64 little-endian
+//! 22      N     body: a sequence of records, nothing after it
 //!
 //! record  = tag u16 LE, length u32 LE, value[length]
 //! ```
@@ -29,7 +29,7 @@
 //! for every accepted `b`. Every error names the byte offset. Decoding never panics
 //! and allocates at most in proportion to the input it was given.
 
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh64::xxh64;
 
 use crate::bpf::{ProgramError, SeccompProgram, SockFilter};
 use crate::policy::{
@@ -40,9 +40,9 @@ use crate::policy::{
 /// `RAMPART\0`.
 pub const MAGIC: [u8; 8] = *b"RAMPART\0";
 /// The only format version this enforcer reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Size of the fixed header before the body.
-pub const HEADER_LEN: usize = 8 + 2 + 4 + 32;
+pub const HEADER_LEN: usize = 8 + 2 + 4 + 8;
 /// Largest body accepted (a 4096-instruction program is 32 KiB; this leaves room).
 pub const MAX_BODY_LEN: usize = 4 << 20;
 /// Largest whole blob accepted.
@@ -105,7 +105,7 @@ pub enum BlobError {
         what: &'static str,
     },
     #[error(
-        "byte 14: SHA-256 of the body does not match the header; the policy file is corrupt or was modified after compilation"
+        "byte 14: the XXH64 checksum of the body does not match the header; the policy file is corrupt or was modified after compilation"
     )]
     ChecksumMismatch,
     #[error(
@@ -154,9 +154,19 @@ pub fn encode(policy: &CompiledPolicy) -> Vec<u8> {
     // A policy's body is bounded by its validated parts (4096 instructions, 1024
     // rules of at most a path each, 65536 groups); it always fits in u32.
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&Sha256::digest(&body));
+    out.extend_from_slice(&checksum(&body).to_le_bytes());
     out.extend_from_slice(&body);
     out
+}
+
+/// The header's checksum of `body`. It detects corruption (a truncated copy, a
+/// flipped bit, a file that is not a policy); it cannot authenticate, and neither
+/// could an unkeyed cryptographic hash, which anyone able to rewrite the file can
+/// recompute. Where a policy's origin matters, protect the file (or pass it by fd).
+/// XXH64 needs no CPU-feature probe: SHA-256 cost the enforcer two `cpuid`
+/// instructions (VM exits) and about 6 µs per launch (docs/BENCHMARKS.md).
+fn checksum(body: &[u8]) -> u64 {
+    xxh64(body, 0)
 }
 
 fn put(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
@@ -277,7 +287,7 @@ pub fn decode(data: &[u8]) -> Result<CompiledPolicy, BlobError> {
     if len > MAX_BODY_LEN {
         return Err(BlobError::TooLarge { len });
     }
-    let sum = header(14, 32, "SHA-256")?;
+    let sum = header(14, 8, "checksum")?;
     let body = header(HEADER_LEN, len, "body")?;
     if data.len() > HEADER_LEN + len {
         return Err(BlobError::TrailingBytes {
@@ -286,7 +296,7 @@ pub fn decode(data: &[u8]) -> Result<CompiledPolicy, BlobError> {
             what: "body (the header's length field says where the body ends)",
         });
     }
-    if Sha256::digest(body).as_slice() != sum {
+    if checksum(body).to_le_bytes() != sum {
         return Err(BlobError::ChecksumMismatch);
     }
     decode_body_at(body, HEADER_LEN)
@@ -824,19 +834,27 @@ mod tests {
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&Sha256::digest(body));
+        out.extend_from_slice(&checksum(body).to_le_bytes());
         out.extend_from_slice(body);
         out
+    }
+
+    #[test]
+    fn the_checksum_is_xxh64_with_seed_0() {
+        // The reference value for empty input (xxHash's own test vector).
+        assert_eq!(checksum(b""), 0xef46_db37_51d8_e999);
+        let b = encode(&full_policy());
+        assert_eq!(b[14..22], checksum(&b[HEADER_LEN..]).to_le_bytes());
     }
 
     #[test]
     fn errors_name_what_and_where() {
         let b = encode(&full_policy());
         let mut v = b.clone();
-        v[8] = 2;
+        v[8] = 1;
         let e = decode(&v).unwrap_err();
-        assert_eq!(e, BlobError::UnsupportedVersion { found: 2 });
-        assert!(e.to_string().starts_with("byte 8: policy format version 2"));
+        assert_eq!(e, BlobError::UnsupportedVersion { found: 1 });
+        assert!(e.to_string().starts_with("byte 8: policy format version 1"));
 
         let mut v = b.clone();
         v[HEADER_LEN + 10] ^= 1;
@@ -859,7 +877,7 @@ mod tests {
             matches!(
                 e,
                 BlobError::Truncated {
-                    offset: 52,
+                    offset: 28,
                     what: "record value",
                     ..
                 }
@@ -872,7 +890,7 @@ mod tests {
         assert_eq!(
             e,
             BlobError::UnknownTag {
-                offset: 46,
+                offset: 22,
                 tag: 99,
                 context: "policy body"
             }
@@ -880,19 +898,19 @@ mod tests {
         let dup = [3u8, 0, 1, 0, 0, 0, 1, 3, 0, 1, 0, 0, 0, 1];
         assert!(matches!(
             decode(&seal(&dup)),
-            Err(BlobError::OutOfOrder { offset: 53, .. })
+            Err(BlobError::OutOfOrder { offset: 29, .. })
         ));
         let e = decode(&seal(&[3, 0, 1, 0, 0, 0, 2])).unwrap_err();
         assert!(
             e.to_string()
-                .contains("byte 52: no_new_privs: boolean must be 0 or 1"),
+                .contains("byte 28: no_new_privs: boolean must be 0 or 1"),
             "{e}"
         );
         let e = decode(&seal(&[3, 0, 1, 0, 0, 0, 1])).unwrap_err();
         assert_eq!(
             e,
             BlobError::Missing {
-                offset: 53,
+                offset: 29,
                 context: "policy body",
                 what: "keep_fds"
             }
@@ -907,7 +925,7 @@ mod tests {
         put(&mut body, tag::NNP, &[1]);
         put(&mut body, tag::KEEP_FDS, &[]);
         let e = decode(&seal(&body)).unwrap_err();
-        assert!(matches!(e, BlobError::Program { offset: 58, .. }), "{e}");
+        assert!(matches!(e, BlobError::Program { offset: 34, .. }), "{e}");
 
         // Ambient without inheritable (a compile-time error) is refused here too.
         let mut body = Vec::new();
@@ -920,7 +938,7 @@ mod tests {
         put(&mut body, tag::KEEP_FDS, &[]);
         assert!(matches!(
             decode(&seal(&body)),
-            Err(BlobError::Policy { offset: 52, .. })
+            Err(BlobError::Policy { offset: 28, .. })
         ));
     }
 

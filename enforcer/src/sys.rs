@@ -678,6 +678,29 @@ struct CapData {
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
+/// This thread's permitted capability set (`capget`).
+fn permitted_now() -> io::Result<u64> {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: header and the two-element data array match the kernel's
+    // _LINUX_CAPABILITY_VERSION_3 layout; capget writes only into `data`.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    })?;
+    Ok(u64::from(data[0].permitted) | u64::from(data[1].permitted) << 32)
+}
+
 impl Kernel for LinuxKernel {
     fn thread_count(&mut self) -> io::Result<usize> {
         thread_count()
@@ -928,14 +951,37 @@ impl Kernel for LinuxKernel {
         ];
         // SAFETY: header and the two-element data array match the kernel's
         // _LINUX_CAPABILITY_VERSION_3 layout and outlive the call.
-        cvt(unsafe {
+        let set = cvt(unsafe {
             libc::syscall(
                 libc::SYS_capset,
                 &mut header as *mut CapHeader,
                 data.as_ptr(),
             )
-        })
-        .map(drop)
+        });
+        match set {
+            // The usual cause: the launcher itself lacks some of them (a container
+            // without CAP_SYS_RESOURCE running a profile that asks for ALL).
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                let lacking = permitted & !permitted_now()?;
+                if lacking == 0 {
+                    return Err(e);
+                }
+                let it = if lacking.count_ones() == 1 {
+                    "it"
+                } else {
+                    "them"
+                };
+                Err(sys_error(
+                    libc::EPERM,
+                    format!(
+                        "the policy asks for {} in the permitted set, and this process does not hold {it}; \
+                         run the enforcer with {it} or remove {it} from the profile",
+                        crate::policy::cap_list(lacking),
+                    ),
+                ))
+            }
+            r => r.map(drop),
+        }
     }
 
     fn set_ambient(&mut self, ambient: u64, clear: bool) -> io::Result<()> {

@@ -255,6 +255,33 @@ fn exact_cap_sets_ambient_for_uid_1000_and_bind_80() {
 }
 
 #[test]
+fn capset_names_the_capabilities_the_launcher_lacks() {
+    // A launcher without CAP_SYS_TIME (dropped from its bounding set, so root's
+    // exec of the enforcer does not get it back) and a policy that asks for it.
+    const CAP_SYS_TIME: u64 = 1 << 25;
+    let wanted = DEFAULT_CAPS | CAP_SYS_TIME;
+    let policy = CompiledPolicy::builder()
+        .caps(CapSets::new(wanted, wanted, wanted, 0, 0).unwrap())
+        .build()
+        .unwrap();
+    let o = run(&policy, &[], &["drop-bound", "25"], &["status"]);
+    o.assert_refused(125, "capset");
+    assert!(
+        o.stderr.contains(
+            "asks for CAP_SYS_TIME in the permitted set, and this process does not hold it"
+        ),
+        "{}",
+        o.stderr
+    );
+    // Control: the same launcher and the default sets run.
+    let policy = CompiledPolicy::builder()
+        .caps(CapSets::new(DEFAULT_CAPS, DEFAULT_CAPS, DEFAULT_CAPS, 0, 0).unwrap())
+        .build()
+        .unwrap();
+    run(&policy, &[], &["drop-bound", "25"], &["status"]).assert_ran();
+}
+
+#[test]
 fn default_caps_clear_an_inherited_inheritable_set() {
     // Pitfall 11 / CVE-2022-29162. The control shows the launcher really hands
     // the enforcer a non-empty inheritable set.
@@ -774,7 +801,7 @@ fn bad_blobs_never_run_the_program() {
     let marker = dir.path().join("ran");
     let m = marker.to_str().unwrap();
     for (name, b, needle) in [
-        ("corrupt", corrupt, "SHA-256"),
+        ("corrupt", corrupt, "XXH64 checksum"),
         ("truncated", truncated, "truncated"),
         ("wrong version", version, "format version 9"),
         ("trailing", trailing, "trailing"),

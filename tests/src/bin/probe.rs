@@ -274,6 +274,12 @@ fn main() {
             }
             exec_rest(&args[3..]);
         }
+        "drop-bound" => {
+            // SAFETY: PR_CAPBSET_DROP takes integers only.
+            let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, num(a(1)), 0, 0, 0) };
+            assert_eq!(r, 0, "PR_CAPBSET_DROP: errno {}", errno());
+            exec_rest(&args[2..]);
+        }
         "raise-inh" => {
             let mask = num(a(1));
             #[repr(C)]
