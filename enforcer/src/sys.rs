@@ -678,6 +678,23 @@ struct CapData {
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
+/// Drops every capability number not in `keep` with `drop_one`, in increasing
+/// order: every number the kernel knows, capabilities newer than this build
+/// included (no policy can name them, so they go too). `PR_CAPBSET_DROP` answers
+/// EINVAL only past the kernel's last capability (37 before Linux 5.8, 40 since
+/// 5.9), and every later number is unknown too, so the first EINVAL ends the
+/// loop: an older kernel is not an error. A kept capability it does not know
+/// fails later, at `capset`.
+fn drop_bounding_with(keep: u64, mut drop_one: impl FnMut(u8) -> io::Result<()>) -> io::Result<()> {
+    for i in (0..64u8).filter(|i| keep & (1 << i) == 0) {
+        match drop_one(i) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
 /// This thread's permitted capability set (`capget`).
 fn permitted_now() -> io::Result<u64> {
     let mut header = CapHeader {
@@ -902,19 +919,9 @@ impl Kernel for LinuxKernel {
     }
 
     fn drop_bounding(&mut self, keep: u64) -> io::Result<()> {
-        // Every number the kernel knows, capabilities newer than this build
-        // included (no policy can name them, so they go too): past its last one
-        // the kernel answers EINVAL.
-        for i in 0..64u8 {
-            if keep & (1 << i) != 0 {
-                continue;
-            }
-            match prctl_int(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i)) {
-                Err(e) if i > CAP_LAST_CAP && e.raw_os_error() == Some(libc::EINVAL) => break,
-                r => r?,
-            }
-        }
-        Ok(())
+        drop_bounding_with(keep, |i| {
+            prctl_int(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i)).map(drop)
+        })
     }
 
     fn setgroups(&mut self, groups: &[u32]) -> io::Result<()> {
@@ -1209,6 +1216,37 @@ fn landlock_prepare(spec: &LandlockSpec) -> io::Result<landlock::RulesetCreated>
 mod tests {
     use super::*;
     use std::fs;
+
+    /// A kernel whose last capability is `last`, recording each drop.
+    fn drops_on(last: u8, keep: u64, fail_at: Option<u8>) -> (io::Result<()>, Vec<u8>) {
+        let mut seen = Vec::new();
+        let r = drop_bounding_with(keep, |i| {
+            seen.push(i);
+            match i {
+                i if Some(i) == fail_at => Err(io::Error::from_raw_os_error(libc::EPERM)),
+                i if i > last => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+                _ => Ok(()),
+            }
+        });
+        (r, seen)
+    }
+
+    #[test]
+    fn bounding_drop_stops_at_the_kernels_last_capability() {
+        let keep = (1 << 0) | (1 << 21); // CHOWN, SYS_ADMIN
+        let expect = |last: u8| -> Vec<u8> { (1..=last + 1).filter(|&i| i != 21).collect() };
+        // Linux 6.x (40), 5.8 (39), 5.4 (37): every known number but the kept ones
+        // is dropped, and the first unknown one ends the loop without an error.
+        for last in [40, 39, 37] {
+            let (r, seen) = drops_on(last, keep, None);
+            r.unwrap();
+            assert_eq!(seen, expect(last), "CAP_LAST_CAP {last}");
+        }
+        // Anything else is an error, and no later capability is touched.
+        let (r, seen) = drops_on(40, keep, Some(5));
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EPERM));
+        assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+    }
 
     /// With other threads alive, `unshare(CLONE_THREAD)` refuses and the count
     /// comes from /proc/self/task (the single-threaded answer is what every live
