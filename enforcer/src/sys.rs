@@ -1077,16 +1077,26 @@ impl Kernel for LinuxKernel {
             })?;
         }
         // A working directory outside our root (a leaked host fd, a pivot_root) has no
-        // path from "/": getcwd fails with ENOENT or yields "(unreachable)…".
-        match std::env::current_dir() {
-            Ok(p) if p.is_absolute() => Ok(()),
-            Ok(p) => Err(sys_error(
-                libc::ENOENT,
-                format!("the working directory {} is outside the root", p.display()),
-            )),
+        // path from "/": the getcwd syscall fails with ENOENT (deleted) or yields
+        // "(unreachable)…". The bare syscall, because glibc's getcwd answers the
+        // latter by walking `..` up to the host's root and returns a clean path.
+        let mut buf = [0u8; 4096];
+        // SAFETY: the kernel writes at most `buf.len()` bytes into the live buffer.
+        let len = cvt(unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) });
+        match len {
+            Ok(n) if n > 0 && buf[0] == b'/' => Ok(()),
+            Ok(n) => {
+                let shown = String::from_utf8_lossy(&buf[..(n.max(1) as usize - 1)]);
+                Err(sys_error(
+                    libc::ENOENT,
+                    format!(
+                        "the working directory {shown} is not reachable from the root (leaked directory fd?)"
+                    ),
+                ))
+            }
             Err(e) => Err(sys_error(
                 e.raw_os_error().unwrap_or(libc::ENOENT),
-                "the working directory is not reachable from the root (leaked directory fd?)",
+                "the working directory is not reachable from the root (leaked directory fd, or deleted)",
             )),
         }
     }

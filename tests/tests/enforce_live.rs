@@ -733,6 +733,28 @@ fn leaked_fds_do_not_reach_the_program_and_proc_fd_cwd_is_refused() {
 }
 
 #[test]
+fn an_inherited_working_directory_outside_the_root_is_refused() {
+    // runc's CVE-2024-21626 class: the launcher hands over a working directory
+    // that the program's root cannot reach. getcwd has no path for it.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let root = root.to_str().unwrap();
+    let policy = CompiledPolicy::builder().build().unwrap();
+    let o = run(&policy, &[], &["chroot-away", root], &["cwd"]);
+    o.assert_refused(125, "exec-paths");
+    assert!(
+        o.stderr.contains("not reachable from the root"),
+        "{}",
+        o.stderr
+    );
+    // Control: the same launcher, with a working directory given inside the root.
+    let o = run(&policy, &["--cwd", "/"], &["chroot-away", root], &["cwd"]);
+    o.assert_ran();
+    assert_eq!(o.stdout.trim(), "/");
+}
+
+#[test]
 fn the_program_gets_the_enforcers_environment_unchanged() {
     // The enforcer passes its own environ to execve instead of a copy; the program
     // must see exactly what the enforcer was given, byte for byte.

@@ -274,6 +274,33 @@ fn main() {
             }
             exec_rest(&args[3..]);
         }
+        "chroot-away" => {
+            // A root that does not contain the working directory, as a leaked
+            // directory fd or a pivot_root leaves it: in a private mount namespace,
+            // "/" bound recursively onto DIR (same files, another mount), then
+            // chroot(DIR) without chdir.
+            let dir = CString::new(a(1)).unwrap();
+            let none = std::ptr::null();
+            // SAFETY: unshare and chroot take a flags integer and a live C string;
+            // mount reads only the live C strings given, or null where allowed.
+            unsafe {
+                assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0, "unshare: {}", errno());
+                let private = libc::MS_REC | libc::MS_PRIVATE;
+                assert_eq!(
+                    libc::mount(none, c"/".as_ptr(), none, private, none.cast()),
+                    0
+                );
+                let bind = libc::MS_BIND | libc::MS_REC;
+                assert_eq!(
+                    libc::mount(c"/".as_ptr(), dir.as_ptr(), none, bind, none.cast()),
+                    0,
+                    "bind: {}",
+                    errno()
+                );
+                assert_eq!(libc::chroot(dir.as_ptr()), 0, "chroot: {}", errno());
+            }
+            exec_rest(&args[2..]);
+        }
         "drop-bound" => {
             // SAFETY: PR_CAPBSET_DROP takes integers only.
             let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, num(a(1)), 0, 0, 0) };
