@@ -243,8 +243,14 @@ impl Report {
     }
 
     /// Writes the events not yet written, one JSON object per line, in one `write`.
-    /// A reader that went away is not an error worth failing the run for.
+    /// A reader that went away is not an error worth failing the run for, nor a
+    /// reason to die of SIGPIPE before the program starts: until the filter is in,
+    /// SIGPIPE is held off around the write. After it, the write is the only call.
     pub fn flush(&mut self) {
+        let filtered = self
+            .events
+            .iter()
+            .any(|e| e.step == Step::Seccomp && e.status == Status::Applied);
         let Some(sink) = self.sink.as_mut() else {
             self.written = self.events.len();
             return;
@@ -257,7 +263,11 @@ impl Report {
             }
         }
         self.written = self.events.len();
-        let _ = sink.write_all(&buf);
+        let _ = if filtered {
+            sink.write_all(&buf)
+        } else {
+            crate::sys::write_all_without_sigpipe(sink, &buf)
+        };
     }
 }
 

@@ -678,6 +678,40 @@ struct CapData {
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
+/// `write_all` with SIGPIPE blocked, and a SIGPIPE it raised discarded before the
+/// mask is restored: a pipe whose reader has gone answers EPIPE instead of
+/// killing the process. Only for use before the seccomp filter, which may deny or
+/// kill on the signal calls.
+pub fn write_all_without_sigpipe(file: &mut std::fs::File, buf: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    // SAFETY: sigset_t is plain data that sigemptyset initialises before any use.
+    let mut pipe: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: both sets are live and initialised by sigemptyset/pthread_sigmask.
+    unsafe {
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+    }
+    let written = file.write_all(buf);
+    if written
+        .as_ref()
+        .is_err_and(|e| e.raw_os_error() == Some(libc::EPIPE))
+    {
+        let now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: the set and timespec are live; the info pointer may be null. With a
+        // zero timeout this only takes the SIGPIPE the write left pending.
+        unsafe { libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now) };
+    }
+    // SAFETY: `old` holds the mask pthread_sigmask returned above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    written
+}
+
 /// Drops every capability number not in `keep` with `drop_one`, in increasing
 /// order: every number the kernel knows, capabilities newer than this build
 /// included (no policy can name them, so they go too). `PR_CAPBSET_DROP` answers

@@ -301,6 +301,22 @@ fn main() {
             }
             exec_rest(&args[2..]);
         }
+        "broken-pipe-fd" => {
+            // fd N: the write end of a pipe whose read end is already closed.
+            let n = num(a(1)) as i32;
+            let mut p = [0i32; 2];
+            // SAFETY: pipe writes two fds into the live array; close and dup2 take
+            // fds we own.
+            unsafe {
+                assert_eq!(libc::pipe(p.as_mut_ptr()), 0, "pipe: {}", errno());
+                libc::close(p[0]);
+                if p[1] != n {
+                    assert_eq!(libc::dup2(p[1], n), n, "dup2: {}", errno());
+                    libc::close(p[1]);
+                }
+            }
+            exec_rest(&args[2..]);
+        }
         "drop-bound" => {
             // SAFETY: PR_CAPBSET_DROP takes integers only.
             let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, num(a(1)), 0, 0, 0) };
