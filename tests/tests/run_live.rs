@@ -303,6 +303,40 @@ fn a_warm_cache_skips_compilation() {
 }
 
 #[test]
+fn an_unwritable_cache_warns_and_the_app_still_runs() {
+    // A cache directory that cannot exist (a file stands where it should be), as
+    // on a read-only home: the policy compiled for this run is used directly.
+    let env = Env::new();
+    let blocker = env.path("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let cache = blocker.join("cache").display().to_string();
+    let state = env.path("state").display().to_string();
+    let enforcer = enforcer_bin().display().to_string();
+    for extra in [&[][..], &["--enforcer", &enforcer][..]] {
+        let o = Command::new(rampart_bin())
+            .args(["run", "--cache-dir", &cache, "--state-dir", &state])
+            .args(extra)
+            .args(["--", PROBE, "status"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{extra:?}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(field(&out, "Seccomp"), "2", "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("cannot write the policy cache"), "{err}");
+        assert!(err.contains("running without it"), "{err}");
+    }
+    // The per-run policy file of `--enforcer` is gone once the app has exited.
+    let left: Vec<_> = std::fs::read_dir(env.path("state"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !left.iter().any(|n| n.to_string_lossy().ends_with(".blob")),
+        "{left:?}"
+    );
+}
+
+#[test]
 fn the_enforcer_binary_and_the_in_process_launch_apply_the_same() {
     // `rampart run` applies the policy in its forked child; `--enforcer` execs
     // rampart-enforce instead. Both must leave the app in the same state.

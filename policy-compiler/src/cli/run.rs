@@ -344,15 +344,7 @@ fn prepare(
         let policy = pipeline::compile_file(file, opts)
             .and_then(|c| c.policy(Some(&label)))
             .map_err(report_failure)?;
-        // A file only for `--enforcer`: the in-process launch uses `policy` itself.
-        let blob_path = state_dir.join(format!("policy-{me}.blob"));
-        let temp_blob = if args.enforcer.is_some() {
-            write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy))
-                .map_err(|e| fail(format!("cannot write {}: {e}", blob_path.display())))?;
-            Some(blob_path.clone())
-        } else {
-            None
-        };
+        let (blob_path, temp_blob) = temp_blob(args, state_dir, &policy)?;
         return Ok(Prepared {
             policy,
             temp_blob,
@@ -368,21 +360,44 @@ fn prepare(
     let blob_path = cache_dir.join(format!("{key}.blob"));
     let facts_json = serde_json::to_vec(&facts).map_err(|e| fail(format!("run facts: {e}")))?;
     // The blob first: a facts file is only ever next to a complete blob.
-    write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy))
-        .and_then(|()| write_atomically(&cache_dir.join(format!("{key}.run")), &facts_json))
-        .map_err(|e| {
-            fail(format!(
-                "cannot write the policy cache {}: {e}",
+    let cached = write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy))
+        .and_then(|()| write_atomically(&cache_dir.join(format!("{key}.run")), &facts_json));
+    let (blob_path, temp_blob) = match cached {
+        Ok(()) => (blob_path, None),
+        Err(e) => {
+            // The cache only spares the next run a compile (a read-only home, a full
+            // disk): say so and run with the policy just compiled.
+            eprintln!(
+                "rampart run: warning: cannot write the policy cache {}: {e}; running without it (set --cache-dir to a writable directory)",
                 blob_path.display()
-            ))
-        })?;
+            );
+            temp_blob(args, state_dir, &policy)?
+        }
+    };
     Ok(Prepared {
         policy,
         blob_path,
-        temp_blob: None,
+        temp_blob,
         facts,
         mcs_lease: None,
     })
+}
+
+/// A policy file of this run's own, for `--enforcer` (the in-process launch uses
+/// the policy itself): the path, and the same path again as the file to remove
+/// when the app exits.
+fn temp_blob(
+    args: &Args,
+    state_dir: &Path,
+    policy: &CompiledPolicy,
+) -> Result<(PathBuf, Option<PathBuf>), u8> {
+    let path = state_dir.join(format!("policy-{}.blob", std::process::id()));
+    if args.enforcer.is_none() {
+        return Ok((path, None));
+    }
+    write_atomically(&path, &rampart_enforce::blob::encode(policy))
+        .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+    Ok((path.clone(), Some(path)))
 }
 
 pub fn run(args: Args) -> u8 {
