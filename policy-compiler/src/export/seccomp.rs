@@ -424,17 +424,6 @@ fn op_text(op: CmpOp) -> &'static str {
     }
 }
 
-fn negate(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Eq => CmpOp::Ne,
-        CmpOp::Ne => CmpOp::Eq,
-        CmpOp::Lt => CmpOp::Ge,
-        CmpOp::Ge => CmpOp::Lt,
-        CmpOp::Le => CmpOp::Gt,
-        CmpOp::Gt => CmpOp::Le,
-    }
-}
-
 fn single(arg: u8, set: Option<ArgSet>) -> Dnf {
     set.map(|s| vec![Conj::from([(arg, s)])])
         .unwrap_or_default()
@@ -447,7 +436,7 @@ fn cmp_dnf(c: &Cmp, positive: bool) -> Result<Dnf, String> {
         Width::U32 => (c.mask & 0xffff_ffff, c.value & 0xffff_ffff),
     };
     if mask == u64::MAX {
-        let op = if positive { c.op } else { negate(c.op) };
+        let op = if positive { c.op } else { c.op.negated() };
         return Ok(single(c.arg, Some(ArgSet::cmp(op, value))));
     }
     let eq = match c.op {

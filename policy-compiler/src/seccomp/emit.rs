@@ -21,7 +21,9 @@
 //! 4. Argument rules are lowered per syscall to 32-bit halves with exact 64-bit
 //!    semantics, first match wins. Facts learned on each edge (an equality that
 //!    held or failed) let later rules skip comparisons they already know, and a
-//!    dataflow pass drops loads of a half that `A` already holds.
+//!    dataflow pass drops loads of a half that `A` already holds. Comparisons of
+//!    one argument with constants that share a high word, joined by `||` or `&&`,
+//!    test that word once (`common_halves`, `gen_high_word_split`).
 //! 5. Layout: one shared `ret` per distinct value at the end; a conditional jump
 //!    that cannot reach its target within 255 gets a `ret` copy or a `ja`
 //!    trampoline right behind it.
@@ -545,6 +547,11 @@ fn conjuncts(c: &Cond, be: bool) -> Option<Vec<Test>> {
 /// Appends the conjuncts of `c`; false if one of them is constant false.
 fn flatten(c: &Cond, be: bool, out: &mut Vec<Test>) -> bool {
     match c {
+        // One test, lowered by `gen_high_word_split`: the high word once for all.
+        Cond::And(xs) if same_high_word(xs).is_some() => {
+            out.push(Test::Other(c.clone()));
+            true
+        }
         Cond::And(xs) => xs.iter().all(|x| flatten(x, be, out)),
         Cond::Cmp(cmp) => match cmp_halves(cmp, be) {
             Some(hs) => {
@@ -717,8 +724,111 @@ fn common_halves(xs: &[Cond], be: bool) -> Option<(Vec<Half>, Vec<Vec<Half>>)> {
     Some((common, rests))
 }
 
+/// Comparisons of argument `arg` with constants whose high word is `vh`: each
+/// term's operator and the constant's low word.
+struct HighWordSplit {
+    arg: u8,
+    vh: u32,
+    terms: Vec<(CmpOp, u32)>,
+}
+
+/// For a disjunction or conjunction of whole 64-bit comparisons of one argument
+/// with constants that share their high word: its high word is then tested once
+/// for all terms (see [`gen_high_word_split`]).
+fn same_high_word(xs: &[Cond]) -> Option<HighWordSplit> {
+    let mut arg_vh = None;
+    let mut terms = Vec::with_capacity(xs.len());
+    for x in xs {
+        // A negated comparison is the comparison with the opposite operator.
+        let (c, negated) = match x {
+            Cond::Cmp(c) => (c, false),
+            Cond::Not(n) => match &**n {
+                Cond::Cmp(c) => (c, true),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        if c.width != Width::U64 || c.mask != u64::MAX || cmp_constant(c).is_some() {
+            return None;
+        }
+        let key = (c.arg, (c.value >> 32) as u32);
+        if *arg_vh.get_or_insert(key) != key {
+            return None;
+        }
+        let op = if negated { c.op.negated() } else { c.op };
+        terms.push((op, c.value as u32));
+    }
+    let (arg, vh) = arg_vh?;
+    (terms.len() >= 2).then_some(HighWordSplit { arg, vh, terms })
+}
+
+/// `x op1 v1 ∨ x op2 v2 ∨ …` (or `∧`) where every `vi` has the high word `vh`:
+/// above or below `vh` in the high word, every term is decided by that alone;
+/// equal to it, every term is its low-word comparison. `arg0 < AF_ALG || arg0 ==
+/// AF_NFC || arg0 > AF_VSOCK` is 6 instructions, not 12.
+fn gen_high_word_split(
+    code: &mut Code,
+    HighWordSplit { arg, vh, terms }: HighWordSplit,
+    is_and: bool,
+    (t, f): (Tgt, Tgt),
+    be: bool,
+    o: Option<OriginId>,
+) {
+    use CmpOp::*;
+    let (lo, hi) = halves(arg, be);
+    let half = |off, op, value| Half {
+        off,
+        mask: u32::MAX,
+        op,
+        value,
+    };
+    let decided = |above: bool| {
+        let holds = |op: CmpOp| match op {
+            Eq => false,
+            Ne => true,
+            Lt | Le => !above,
+            Gt | Ge => above,
+        };
+        let r = if is_and {
+            terms.iter().all(|&(op, _)| holds(op))
+        } else {
+            terms.iter().any(|&(op, _)| holds(op))
+        };
+        if r { t } else { f }
+    };
+    let equal = code.label();
+    if vh == 0 {
+        // Nothing is below 0: one test (a `jset`).
+        gen_half(code, half(hi, Gt, 0), decided(true), Tgt::L(equal), o);
+    } else {
+        let not_above = code.label();
+        gen_half(code, half(hi, Gt, vh), decided(true), Tgt::L(not_above), o);
+        code.place(not_above);
+        gen_half(code, half(hi, Eq, vh), Tgt::L(equal), decided(false), o);
+    }
+    code.place(equal);
+    let (&(last_op, last_v), init) = terms.split_last().expect("at least two terms");
+    for &(op, v) in init {
+        let next = code.label();
+        if is_and {
+            gen_half(code, half(lo, op, v), Tgt::L(next), f, o);
+        } else {
+            gen_half(code, half(lo, op, v), t, Tgt::L(next), o);
+        }
+        code.place(next);
+    }
+    gen_half(code, half(lo, last_op, last_v), t, f, o);
+}
+
 /// Generic lowering of a (simplified) condition: jumps to `t` if it holds.
 fn gen_cond(code: &mut Code, c: &Cond, t: Tgt, f: Tgt, be: bool, o: Option<OriginId>) {
+    if let Cond::Or(xs) | Cond::And(xs) = c
+        && !matches!(c, Cond::Or(_) if common_halves(xs, be).is_some())
+        && let Some(split) = same_high_word(xs)
+    {
+        gen_high_word_split(code, split, matches!(c, Cond::And(_)), (t, f), be, o);
+        return;
+    }
     if let Cond::Or(xs) = c
         && let Some((common, rests)) = common_halves(xs, be)
     {

@@ -68,6 +68,14 @@ fn filter(arches: Vec<ArchIr>) -> FilterIr {
     }
 }
 
+/// How many instructions of `p` load the `seccomp_data` word at `off`.
+fn loads_of(p: &SeccompProgram, off: u32) -> usize {
+    p.instructions()
+        .iter()
+        .filter(|i| i.code == op::LD | op::W | op::ABS && i.k == off)
+        .count()
+}
+
 fn run(p: &SeccompProgram, arch: u32, nr: u32, args: [u64; 6]) -> Action {
     let r = simulate(p.instructions(), &SeccompData::new(arch, nr, args)).expect("runs");
     Action::from_ret(r.ret)
@@ -163,18 +171,12 @@ fn a_value_list_tests_the_shared_high_word_once() {
         vec![(pers, vec![rule(list, Action::Allow)])],
     )]);
     let c = compile(&ir).expect("compiles and verifies");
-    let loads_of = |off: u32| {
-        c.program
-            .instructions()
-            .iter()
-            .filter(|i| i.code == op::LD | op::W | op::ABS && i.k == off)
-            .count()
-    };
     let (lo, hi) = (
         rampart_enforce::bpf::data::arg_lo(0),
         rampart_enforce::bpf::data::arg_hi(0),
     );
-    assert_eq!((loads_of(hi), loads_of(lo)), (1, 1), "{}", c.disasm(&ir));
+    let loads = (loads_of(&c.program, hi), loads_of(&c.program, lo));
+    assert_eq!(loads, (1, 1), "{}", c.disasm(&ir));
     for v in values {
         assert_eq!(
             run(&c.program, X86_64, pers, [v, 0, 0, 0, 0, 0]),
@@ -186,6 +188,67 @@ fn a_value_list_tests_the_shared_high_word_once() {
         );
     }
     assert_eq!(run(&c.program, X86_64, pers, [9, 0, 0, 0, 0, 0]), EPERM);
+}
+
+#[test]
+fn comparisons_sharing_a_high_word_test_it_once() {
+    // `x < a || x == b || x > c` (socket's address-family rule) and the same shapes
+    // with `&&`, with constants whose high word is 0 or 5: one load of each half,
+    // and the decisions of the IR at every boundary of both words.
+    let sock = nr(Arch::X86_64, "socket");
+    let cmp = |op, value| {
+        Cond::Cmp(Cmp {
+            arg: 0,
+            mask: u64::MAX,
+            op,
+            value,
+            width: Width::U64,
+        })
+    };
+    let (lo, hi) = (
+        rampart_enforce::bpf::data::arg_lo(0),
+        rampart_enforce::bpf::data::arg_hi(0),
+    );
+    for vh in [0u64, 5] {
+        let base = vh << 32;
+        let [a, b, c] = [38, 39, 40].map(|v| base | v);
+        let shapes = [
+            Cond::Or(vec![
+                cmp(CmpOp::Lt, a),
+                cmp(CmpOp::Eq, b),
+                cmp(CmpOp::Gt, c),
+            ]),
+            Cond::And(vec![
+                cmp(CmpOp::Ge, a),
+                cmp(CmpOp::Ne, b),
+                cmp(CmpOp::Le, c),
+            ]),
+            Cond::Or(vec![cmp(CmpOp::Le, a), cmp(CmpOp::Ge, c)]),
+            Cond::And(vec![cmp(CmpOp::Gt, a), cmp(CmpOp::Lt, c)]),
+        ];
+        for cond in shapes {
+            let ir = filter(vec![arch_ir(
+                Arch::X86_64,
+                vec![(sock, vec![rule(cond.clone(), Action::Allow)])],
+            )]);
+            let c = compile(&ir).expect("compiles and verifies");
+            let loads = (loads_of(&c.program, hi), loads_of(&c.program, lo));
+            assert_eq!(loads, (1, 1), "{}", c.disasm(&ir));
+            let highs = [vh.saturating_sub(1), vh, vh + 1, 0xffff_ffff];
+            let lows = [0, 37, 38, 39, 40, 41, 0xffff_ffff];
+            for h in highs {
+                for l in lows {
+                    let x = h << 32 | l;
+                    let args = [x, 0, 0, 0, 0, 0];
+                    assert_eq!(
+                        run(&c.program, X86_64, sock, args),
+                        ir.evaluate(X86_64, sock, args).0,
+                        "{cond:?} at {x:#x}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[test]
