@@ -147,15 +147,19 @@ pub enum BlobError {
 
 /// Serialises `policy` into the canonical blob.
 pub fn encode(policy: &CompiledPolicy) -> Vec<u8> {
-    let body = encode_body(policy);
+    seal(&encode_body(policy))
+}
+
+/// The header, then `body`.
+fn seal(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     // A policy's body is bounded by its validated parts (4096 instructions, 1024
     // rules of at most a path each, 65536 groups); it always fits in u32.
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&checksum(&body).to_le_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&checksum(body).to_le_bytes());
+    out.extend_from_slice(body);
     out
 }
 
@@ -827,16 +831,6 @@ mod tests {
         assert!(
             matches!(decode(&t), Err(BlobError::TrailingBytes { offset, .. }) if offset == b.len())
         );
-    }
-
-    /// Re-seal a modified body with a correct header, to reach the body checks.
-    fn seal(body: &[u8]) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&checksum(body).to_le_bytes());
-        out.extend_from_slice(body);
-        out
     }
 
     #[test]

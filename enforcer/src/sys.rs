@@ -655,11 +655,11 @@ fn close_range_cloexec(first: u32, last: u32) -> io::Result<()> {
     .map(drop)
 }
 
-/// `prctl(option, arg)` for the options that take one integer argument.
-fn prctl_int(option: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
+/// `prctl(option, arg, arg3)` for the options that take integer arguments only.
+fn prctl_int(option: libc::c_int, arg: libc::c_ulong, arg3: libc::c_ulong) -> io::Result<()> {
     // SAFETY: every caller passes an option whose arguments are plain integers;
     // the unused ones are zero, as the kernel requires.
-    cvt_i(unsafe { libc::prctl(option, arg, 0, 0, 0) }).map(drop)
+    cvt_i(unsafe { libc::prctl(option, arg, arg3, 0, 0) }).map(drop)
 }
 
 #[repr(C)]
@@ -763,7 +763,7 @@ impl Kernel for LinuxKernel {
             PrctlFlag::NoNewPrivs => libc::PR_SET_NO_NEW_PRIVS,
             PrctlFlag::KeepCaps => libc::PR_SET_KEEPCAPS,
         };
-        prctl_int(option, libc::c_ulong::from(on))
+        prctl_int(option, libc::c_ulong::from(on), 0)
     }
 
     fn sanitize_inherited(&mut self, keep: &[i32]) -> io::Result<()> {
@@ -954,7 +954,7 @@ impl Kernel for LinuxKernel {
 
     fn drop_bounding(&mut self, keep: u64) -> io::Result<()> {
         drop_bounding_with(keep, |i| {
-            prctl_int(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i)).map(drop)
+            prctl_int(libc::PR_CAPBSET_DROP, libc::c_ulong::from(i), 0)
         })
     }
 
@@ -1027,16 +1027,11 @@ impl Kernel for LinuxKernel {
 
     fn set_ambient(&mut self, ambient: u64, clear: bool) -> io::Result<()> {
         let ambient_op = |op: libc::c_int, cap: u8| {
-            // SAFETY: PR_CAP_AMBIENT with CLEAR_ALL or RAISE takes integers only.
-            cvt_i(unsafe {
-                libc::prctl(
-                    libc::PR_CAP_AMBIENT,
-                    op as libc::c_ulong,
-                    libc::c_ulong::from(cap),
-                    0,
-                    0,
-                )
-            })
+            prctl_int(
+                libc::PR_CAP_AMBIENT,
+                op as libc::c_ulong,
+                libc::c_ulong::from(cap),
+            )
         };
         if clear {
             ambient_op(libc::PR_CAP_AMBIENT_CLEAR_ALL, 0)?;

@@ -764,16 +764,22 @@ fn rule_checks(
     // missing-exec-essentials: checked on the first (native) architecture. A
     // profile with no `seccomp` section and no parent gets the default filter,
     // which has no rules: the finding then points at the whole document.
-    let essentials_at = match (&own.seccomp, &own.extends) {
-        (Some(s), _) => Some(
+    let essentials = match (&own.seccomp, &own.extends) {
+        (Some(s), _) => Some((
             s.default_action
                 .as_ref()
                 .map_or(s.loc.clone(), |d| d.loc.clone()),
-        ),
-        (None, None) => Some(own.loc.clone()),
+            "the filter",
+            "allow them, e.g. extend `default` or add `- {names: [execve, exit_group, rt_sigreturn], action: allow}`",
+        )),
+        (None, None) => Some((
+            own.loc.clone(),
+            "with no `seccomp` section, the default filter (no rules)",
+            "add `extends: default`, a `seccomp` section that allows them, or `seccomp: {mode: unconfined}`",
+        )),
         (None, Some(_)) => None,
     };
-    if let (Some(at), Some(a)) = (essentials_at, ir.arches.first())
+    if let (Some((at, which, help)), Some(a)) = (essentials, ir.arches.first())
         && r.seccomp.default_action.value != Action::Allow
     {
         let mut missing = Vec::new();
@@ -786,17 +792,6 @@ fn rule_checks(
             }
         }
         if !missing.is_empty() {
-            let (which, help) = if own.seccomp.is_some() {
-                (
-                    "the filter",
-                    "allow them, e.g. extend `default` or add `- {names: [execve, exit_group, rt_sigreturn], action: allow}`",
-                )
-            } else {
-                (
-                    "with no `seccomp` section, the default filter (no rules)",
-                    "add `extends: default`, a `seccomp` section that allows them, or `seccomp: {mode: unconfined}`",
-                )
-            };
             out.push(
                 Diagnostic::warning(
                     "missing-exec-essentials",

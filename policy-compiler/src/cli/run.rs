@@ -255,8 +255,9 @@ struct Prepared {
     policy: CompiledPolicy,
     /// The policy's file, for `--enforcer`.
     blob_path: PathBuf,
-    /// A per-pod policy file, removed when the app exits.
-    temp_blob: Option<PathBuf>,
+    /// `blob_path` is this run's own (a per-pod label, no cache), removed when the
+    /// app exits.
+    temp_blob: bool,
     facts: RunFacts,
     /// Held as long as the app runs.
     mcs_lease: Option<rampart::selinux::McsLease>,
@@ -272,7 +273,7 @@ fn cache_lookup(cache_dir: &Path, key: &str) -> Option<Prepared> {
     Some(Prepared {
         policy,
         blob_path,
-        temp_blob: None,
+        temp_blob: false,
         facts,
         mcs_lease: None,
     })
@@ -363,7 +364,7 @@ fn prepare(
     let cached = write_atomically(&blob_path, &rampart_enforce::blob::encode(&policy))
         .and_then(|()| write_atomically(&cache_dir.join(format!("{key}.run")), &facts_json));
     let (blob_path, temp_blob) = match cached {
-        Ok(()) => (blob_path, None),
+        Ok(()) => (blob_path, false),
         Err(e) => {
             // The cache only spares the next run a compile (a read-only home, a full
             // disk): say so and run with the policy just compiled.
@@ -384,20 +385,20 @@ fn prepare(
 }
 
 /// A policy file of this run's own, for `--enforcer` (the in-process launch uses
-/// the policy itself): the path, and the same path again as the file to remove
-/// when the app exits.
+/// the policy itself and writes nothing): its path, and whether it was written
+/// (then it is removed when the app exits).
 fn temp_blob(
     args: &Args,
     state_dir: &Path,
     policy: &CompiledPolicy,
-) -> Result<(PathBuf, Option<PathBuf>), u8> {
+) -> Result<(PathBuf, bool), u8> {
     let path = state_dir.join(format!("policy-{}.blob", std::process::id()));
     if args.enforcer.is_none() {
-        return Ok((path, None));
+        return Ok((path, false));
     }
     write_atomically(&path, &rampart_enforce::blob::encode(policy))
         .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
-    Ok((path.clone(), Some(path)))
+    Ok((path, true))
 }
 
 pub fn run(args: Args) -> u8 {
@@ -541,8 +542,8 @@ pub fn run(args: Args) -> u8 {
     }
 
     let status = wait_forwarding(pid, &signals);
-    if let Some(p) = temp_blob {
-        let _ = std::fs::remove_file(p);
+    if temp_blob {
+        let _ = std::fs::remove_file(&blob_path);
     }
     match status {
         Ok(WaitStatus::Exited(_, code)) => code as u8,

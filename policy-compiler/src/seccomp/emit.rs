@@ -822,13 +822,6 @@ fn gen_high_word_split(
 
 /// Generic lowering of a (simplified) condition: jumps to `t` if it holds.
 fn gen_cond(code: &mut Code, c: &Cond, t: Tgt, f: Tgt, be: bool, o: Option<OriginId>) {
-    if let Cond::Or(xs) | Cond::And(xs) = c
-        && !matches!(c, Cond::Or(_) if common_halves(xs, be).is_some())
-        && let Some(split) = same_high_word(xs)
-    {
-        gen_high_word_split(code, split, matches!(c, Cond::And(_)), (t, f), be, o);
-        return;
-    }
     if let Cond::Or(xs) = c
         && let Some((common, rests)) = common_halves(xs, be)
     {
@@ -842,6 +835,12 @@ fn gen_cond(code: &mut Code, c: &Cond, t: Tgt, f: Tgt, be: bool, o: Option<Origi
             code.place(next);
         }
         gen_halves(code, last, t, f, o);
+        return;
+    }
+    if let Cond::Or(xs) | Cond::And(xs) = c
+        && let Some(split) = same_high_word(xs)
+    {
+        gen_high_word_split(code, split, matches!(c, Cond::And(_)), (t, f), be, o);
         return;
     }
     match c {
