@@ -267,6 +267,13 @@ struct ArenaMemory {
 // never receive overlapping blocks.
 unsafe impl Sync for ArenaMemory {}
 
+// Its own zero-filled section, which the linkers place after `.bss`: in `.bss`,
+// its page alignment split the C runtime's, libc's and std's few statics over two
+// pages of their own, one of them read before it was written (two faults). After
+// it, they share the page the kernel has already touched (`.data`'s tail) and one
+// more: two faults fewer per launch (`/tmp/faults`-style counts over 1000 runs,
+// BENCHMARKS.md). `.sbss.*` is a name LLVM marks NOBITS, as for `.bss.*`.
+#[unsafe(link_section = ".sbss.rampart_arena")]
 static ARENA_MEMORY: ArenaMemory = ArenaMemory {
     state: std::sync::atomic::AtomicU64::new(0),
     bytes: std::cell::UnsafeCell::new([0; ARENA_BYTES]),
