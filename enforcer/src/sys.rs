@@ -271,7 +271,7 @@ unsafe impl Sync for ArenaMemory {}
 // its page alignment split the C runtime's, libc's and std's few statics over two
 // pages of their own, one of them read before it was written (two faults). After
 // it, they share the page the kernel has already touched (`.data`'s tail) and one
-// more: two faults fewer per launch (`/tmp/faults`-style counts over 1000 runs,
+// more: two faults fewer per launch (`enforcer/benches/floor/faults.c`,
 // BENCHMARKS.md). `.sbss.*` is a name LLVM marks NOBITS, as for `.bss.*`.
 #[unsafe(link_section = ".sbss.rampart_arena")]
 static ARENA_MEMORY: ArenaMemory = ArenaMemory {
