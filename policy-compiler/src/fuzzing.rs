@@ -32,6 +32,7 @@ pub const TARGETS: &[&str] = &[
     "blob",
     "bpf_check_simulate",
     "seccomp_emit",
+    "import",
 ];
 
 /// Runs target `name` on `data`. Returns `false` for an unknown name.
@@ -42,6 +43,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "blob" => blob(data),
         "bpf_check_simulate" => bpf_check_simulate(data),
         "seccomp_emit" => seccomp_emit(data),
+        "import" => import(data),
         _ => return false,
     }
     true
@@ -123,22 +125,28 @@ pub fn profile(data: &[u8]) {
     if reads_files(&file) {
         return;
     }
-    let opts = options();
-    let diags = lint::lint_file(&file, opts, Some(Pss::Restricted));
+    let diags = lint::lint_file(&file, options(), Some(Pss::Restricted));
     check_diagnostics(&diags, &file);
     if diags.iter().any(Diagnostic::is_error) {
         return;
     }
-    let (chain, diags) = resolve::load_chain_from(Arc::clone(&file), opts);
-    check_diagnostics(&diags, &file);
+    compile_linted(&file);
+}
+
+/// The pipeline after a clean lint: load, resolve and lower `file`, checking the
+/// IR's contract, then compile the IR and check the filter against it.
+fn compile_linted(file: &Arc<SourceFile>) {
+    let opts = options();
+    let (chain, diags) = resolve::load_chain_from(Arc::clone(file), opts);
+    check_diagnostics(&diags, file);
     if chain.is_empty() || diags.iter().any(Diagnostic::is_error) {
         // A group file (`kind: SyscallGroups`) lints clean but is no profile.
         return;
     }
     let (resolved, diags) = resolve::resolve_chain(chain, opts);
-    check_diagnostics(&diags, &file);
+    check_diagnostics(&diags, file);
     let (ir, diags) = resolve::lower_seccomp(&resolved, opts);
-    check_diagnostics(&diags, &file);
+    check_diagnostics(&diags, file);
     let Some(ir) = ir else { return };
     assert!(
         !diags.iter().any(Diagnostic::is_error),
@@ -163,6 +171,90 @@ pub fn profile(data: &[u8]) {
     if let Some(program) = compile_valid_ir(&ir) {
         check_filter_against_ir(&ir, &program, &[]);
     }
+}
+
+/// Where the `import` target's SPO base profiles and Kubernetes `Localhost`
+/// profiles are looked up: nowhere, so that no input reads the machine's files.
+const NO_DIR: &str = "/nonexistent/rampart-fuzz";
+
+/// `import`: the same bytes through every foreign-format importer (OCI, Docker,
+/// SPO, appc, seccompiler) and through the Kubernetes pod resolver. Every
+/// diagnostic's spans are checked. What an importer or the resolver accepts
+/// must be a profile that lints without errors and compiles to a filter that
+/// decides like its IR: `rampart convert` and `rampart run --pod` hand their
+/// output to the ordinary pipeline, and an error found only there would point
+/// into generated text instead of the user's file.
+pub fn import(data: &[u8]) {
+    let text = String::from_utf8_lossy(data).into_owned();
+    let input = SourceFile::new(FUZZ_FILE, text.clone());
+    let _ = crate::import::detect(&text);
+    let opts = crate::import::ImportOptions {
+        source_name: FUZZ_FILE.into(),
+        filter: None,
+        base_dir: Some(NO_DIR.into()),
+        arch: Some(Arch::X86_64),
+    };
+    for format in [
+        crate::import::Format::Oci,
+        crate::import::Format::Docker,
+        crate::import::Format::Spo,
+        crate::import::Format::Appc,
+        crate::import::Format::Seccompiler,
+    ] {
+        match crate::import::load(format, &text, &opts) {
+            Err(diags) => check_diagnostics(&diags, &input),
+            Ok(imported) => {
+                check_diagnostics(&imported.warnings, &input);
+                let generated = imported.source_file("fuzz.imported.yaml");
+                check_generated(&generated, format.name());
+            }
+        }
+    }
+    let kopts = crate::kube::KubeOptions {
+        source_name: FUZZ_FILE.into(),
+        default_profile: "default".into(),
+        profiles_dir: Some(NO_DIR.into()),
+    };
+    match crate::kube::resolve(&text, None, &kopts) {
+        Err(diags) => check_diagnostics(&diags, &input),
+        Ok(containers) => {
+            for c in &containers {
+                check_diagnostics(&c.warnings, &input);
+                check_generated(&c.source_file("fuzz"), "pod");
+            }
+        }
+    }
+    if let Ok(pod) = crate::kube::parse_pod(&text, FUZZ_FILE) {
+        for level in [Pss::Baseline, Pss::Restricted] {
+            let _ = crate::kube::pss_message(level, &crate::kube::pss_violations(&pod, level));
+        }
+    }
+}
+
+/// A profile rampart generated (an import, a pod's container): it lints
+/// without errors and goes through the rest of the pipeline.
+fn check_generated(file: &Arc<SourceFile>, from: &str) {
+    // A `Localhost` pod profile in rampart YAML is extended by reference, and
+    // what that reads is the profiles directory's business, not the resolver's.
+    let (p, _) = profile::parse(file);
+    if p.and_then(|p| p.extends).is_some_and(|e| {
+        matches!(
+            ProfileRef::parse(&e.value),
+            Ok(ProfileRef::Localhost(_) | ProfileRef::Path(_))
+        )
+    }) {
+        return;
+    }
+    let diags = lint::lint_file(file, options(), None);
+    check_diagnostics(&diags, file);
+    if let Some(e) = diags.iter().find(|d| d.is_error()) {
+        panic!(
+            "{from}: the generated profile has an error: {}\n{}",
+            diagnostic::render_text(e),
+            file.text
+        );
+    }
+    compile_linted(file);
 }
 
 /// The IR's contract on actions: errno data is at most `MAX_ERRNO`.

@@ -470,6 +470,18 @@ pub fn resolve(
                 ("type", &o.type_),
                 ("level", &o.level),
             ];
+            for (k, v) in &fields {
+                if let Some(v) = v
+                    && let Err(e) = crate::selinux::check_part(k, v)
+                {
+                    let at = cx.at(v);
+                    cx.diags.push(Diagnostic::error(
+                        "selinux-label-syntax",
+                        format!("invalid SELinux {k} `{v}` in {se_src}: {}", e.message),
+                        at,
+                    ));
+                }
+            }
             let set: Vec<String> = fields
                 .iter()
                 .filter_map(|(k, v)| v.as_ref().map(|v| format!("  {k}: {}\n", quote(v))))

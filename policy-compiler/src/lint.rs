@@ -841,7 +841,7 @@ fn rule_checks(
 }
 
 fn selinux_checks(s: &crate::profile::Selinux, out: &mut Vec<Diagnostic>) {
-    use crate::selinux::{Component, Identifier, Label, LevelSpec};
+    use crate::selinux::Label;
     let bad = |v: &crate::source::Spanned<String>, e: crate::selinux::LabelError, what: &str| {
         let at = v.loc.inner(
             &v.value,
@@ -866,21 +866,17 @@ fn selinux_checks(s: &crate::profile::Selinux, out: &mut Vec<Diagnostic>) {
     {
         out.push(bad(l, e, "label"));
     }
-    for (v, c, what) in [
-        (&s.user, Component::User, "user"),
-        (&s.role, Component::Role, "role"),
-        (&s.type_, Component::Type, "type"),
+    for (v, what) in [
+        (&s.user, "user"),
+        (&s.role, "role"),
+        (&s.type_, "type"),
+        (&s.level, "level"),
     ] {
         if let Some(v) = v
-            && let Err(e) = Identifier::parse(&v.value, c)
+            && let Err(e) = crate::selinux::check_part(what, &v.value)
         {
             out.push(bad(v, e, what));
         }
-    }
-    if let Some(v) = &s.level
-        && let Err(e) = LevelSpec::parse(&v.value)
-    {
-        out.push(bad(v, e, "level"));
     }
     if let Some(v) = &s.mount_label
         && let Err(e) = Label::parse(&v.value)

@@ -590,6 +590,20 @@ pub enum LevelSpec {
     Auto,
 }
 
+/// Checks one part of a context named as in a profile's `selinux:` section
+/// (`user`, `role`, `type` or `level`), as `rampart lint` does. The importers
+/// and the pod resolver check each part they copy with it, so that a bad one is
+/// reported where the user wrote it, not in the generated profile.
+pub fn check_part(key: &str, value: &str) -> Result<(), LabelError> {
+    match key {
+        "user" => Identifier::parse(value, Component::User).map(drop),
+        "role" => Identifier::parse(value, Component::Role).map(drop),
+        "type" => Identifier::parse(value, Component::Type).map(drop),
+        "level" => LevelSpec::parse(value).map(drop),
+        _ => unreachable!("check_part: `{key}` is not a part of an SELinux context"),
+    }
+}
+
 impl LevelSpec {
     /// `auto` or a level/range.
     pub fn parse(s: &str) -> Result<LevelSpec, LabelError> {

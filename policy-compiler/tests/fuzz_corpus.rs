@@ -90,6 +90,10 @@ fn every_target_has_a_corpus_a_regression_dir_and_a_fuzz_target() {
             fuzz_dir().join("regressions").join(t).is_dir(),
             "fuzz/regressions/{t}/ is missing"
         );
+        assert!(
+            include_str!("fuzz_corpus.rs").contains(&format!("replay(\"{t}\")")),
+            "no test in fuzz_corpus.rs replays {t}"
+        );
     }
     // And nothing in fuzz/fuzz_targets/ that the replay does not know.
     for f in inputs(&fuzz_dir().join("fuzz_targets")) {
@@ -124,6 +128,11 @@ fn replay_bpf_check_simulate() {
 #[test]
 fn replay_seccomp_emit() {
     replay("seccomp_emit");
+}
+
+#[test]
+fn replay_import() {
+    replay("import");
 }
 
 /// The committed `seed-*.blob` files (what the encoder made of

@@ -697,6 +697,42 @@ fn image_manifest(isolators: Value) -> String {
     .unwrap()
 }
 
+/// A context part the kernel would refuse is an error at the manifest's value,
+/// not a profile that fails `rampart lint` in its generated text (found by the
+/// `import` fuzz target: the user `syst\u{fffd}`).
+#[test]
+fn appc_selinux_parts_are_checked_where_written() {
+    for (key, bad) in [
+        ("user", "system\u{e9}"),
+        ("role", "9role"),
+        ("type", "container..t"),
+        ("level", "s0:c5.c1"),
+    ] {
+        let mut value =
+            json!({"user": "system_u", "role": "system_r", "type": "container_t", "level": "s0"});
+        value[key] = json!(bad);
+        let text = image_manifest(json!([{"name": "os/linux/selinux-context", "value": value}]));
+        let opts = ImportOptions {
+            source_name: "web.json".into(),
+            ..ImportOptions::default()
+        };
+        let e = import::load(Format::Appc, &text, &opts).unwrap_err();
+        assert_eq!(e.len(), 1, "{key}: {e:?}");
+        assert_eq!(e[0].code, "selinux-label-syntax", "{key}");
+        assert!(
+            e[0].message
+                .contains(&format!("invalid SELinux {key} `{bad}`")),
+            "{}",
+            e[0].message
+        );
+        assert_eq!(
+            &text[e[0].primary.range.clone()],
+            bad,
+            "{key}: points at the value"
+        );
+    }
+}
+
 #[test]
 fn appc_manifests_round_trip() {
     let arches = [Arch::X86_64, Arch::X86, Arch::X32];

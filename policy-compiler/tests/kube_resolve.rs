@@ -247,6 +247,35 @@ fn every_precedence_level() {
     assert!(kube::resolve(POD, Some("nope"), &opts(None)).is_err());
 }
 
+/// A bad `seLinuxOptions` part fails the resolution at the pod's field, as
+/// `rampart lint` would fail the generated profile.
+#[test]
+fn selinux_options_are_checked_where_written() {
+    let pod = "apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  securityContext:
+    seLinuxOptions: {type: container_t, level: \"s0:c9,c2.c1\"}
+  containers:
+  - name: app
+    image: x
+";
+    let e = kube::resolve(pod, None, &opts(None)).unwrap_err();
+    let d = e
+        .iter()
+        .find(|d| d.code == "selinux-label-syntax")
+        .unwrap_or_else(|| panic!("{e:?}"));
+    assert!(d.is_error());
+    assert!(
+        d.message
+            .contains("invalid SELinux level `s0:c9,c2.c1` in spec.securityContext.seLinuxOptions"),
+        "{}",
+        d.message
+    );
+    assert_eq!(&pod[d.primary.range.clone()], "s0:c9,c2.c1");
+}
+
 #[test]
 fn pod_annotations_and_node_default() {
     // 4. pod annotation: rampart's beats the legacy one.

@@ -160,12 +160,28 @@ pub(crate) fn import(cx: &mut Cx, opts: &ImportOptions) -> Option<Gen> {
                 }
             },
             SELINUX => {
+                let mut given = false;
                 for key in ["user", "role", "type", "level"] {
-                    if let Some(s) = val.get(key).and_then(Value::as_str) {
-                        g.selinux.push((key, s.to_string()));
+                    let Some(s) = val.get(key).and_then(Value::as_str) else {
+                        continue;
+                    };
+                    given = true;
+                    match crate::selinux::check_part(key, s) {
+                        Ok(()) => g.selinux.push((key, s.to_string())),
+                        Err(e) => {
+                            let at = cx.find_name(s);
+                            cx.error(
+                                "selinux-label-syntax",
+                                format!(
+                                    "invalid SELinux {key} `{s}` in `{SELINUX}`: {}",
+                                    e.message
+                                ),
+                                at,
+                            );
+                        }
                     }
                 }
-                if g.selinux.is_empty() {
+                if !given {
                     let at = cx.find(SELINUX);
                     cx.error(
                         "type-mismatch",

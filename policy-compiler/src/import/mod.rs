@@ -256,7 +256,15 @@ impl Cx {
         match serde_json::from_str::<Value>(&self.file.text) {
             Ok(v) => Some(v),
             Err(e) => {
-                let off = self.file.line_start(e.line()) + e.column().saturating_sub(1);
+                // serde_json counts columns in bytes: an error found inside a
+                // multi-byte character points into its middle, so back up to
+                // where the character starts.
+                let text = &self.file.text;
+                let mut off =
+                    (self.file.line_start(e.line()) + e.column().saturating_sub(1)).min(text.len());
+                while !text.is_char_boundary(off) {
+                    off -= 1;
+                }
                 let at = Location::new(&self.file, off..off);
                 self.error("yaml-syntax", format!("invalid JSON: {e}"), at);
                 None
@@ -561,6 +569,19 @@ fn plain_scalar(s: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// serde_json's column is in bytes; the error's location starts where the
+    /// character does (found by the `import` fuzz target: a bad `\u` escape
+    /// followed by U+FFFD).
+    #[test]
+    fn a_json_error_inside_a_character_points_at_its_start() {
+        let text = "{\"defaultAction\": \"\\ue\u{fffd}\u{fffd}\"}";
+        let e = load(Format::Oci, text, &ImportOptions::default()).unwrap_err();
+        let at = &e[0].primary.range;
+        assert!(text.is_char_boundary(at.start), "{at:?} in {text:?}");
+        assert_eq!(e[0].code, "yaml-syntax");
+        assert!(e[0].message.starts_with("invalid JSON"), "{}", e[0].message);
+    }
 
     #[test]
     fn yaml_documents_types_and_streams() {
