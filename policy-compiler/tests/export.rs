@@ -113,6 +113,47 @@ fn same(what: &str, original: &CompiledProfile, back: &CompiledProfile) -> usize
     n
 }
 
+/// What the OCI fragment carries besides the filter came back unchanged from the
+/// importer: capabilities, no_new_privs, user, SELinux labels, ID maps.
+fn same_process_parts(what: &str, c: &CompiledProfile, back: &CompiledProfile) {
+    let (a, b) = (&c.resolved, &back.resolved);
+    assert_eq!(a.caps, b.caps, "{what}: capabilities");
+    assert_eq!(
+        a.no_new_privs.value, b.no_new_privs.value,
+        "{what}: no_new_privs"
+    );
+    assert_eq!(a.user, b.user, "{what}: user");
+    let labels = |c: &CompiledProfile| {
+        let p = c.policy(None).unwrap();
+        p.selinux().map(|s| {
+            (
+                s.process_label().to_string(),
+                s.mount_label().map(str::to_string),
+            )
+        })
+    };
+    assert_eq!(labels(c), labels(back), "{what}: SELinux labels");
+    let maps = |r: &rampart::resolve::Resolved| {
+        let explicit = |u: &&rampart::profile::UserNamespace| {
+            u.mode.value == rampart::profile::UsernsMode::Explicit
+        };
+        r.user_namespace.as_ref().filter(explicit).map(|u| {
+            let m = |v: &[rampart::profile::IdMapping]| -> Vec<[u32; 3]> {
+                v.iter()
+                    .map(|x| [x.container_id, x.host_id, x.size])
+                    .collect()
+            };
+            let gid = if u.gid_mappings.is_empty() {
+                &u.uid_mappings
+            } else {
+                &u.gid_mappings
+            };
+            (m(&u.uid_mappings), m(gid))
+        })
+    };
+    assert_eq!(maps(a), maps(b), "{what}: ID maps");
+}
+
 /// Exports `c` in every seccomp format, checks the shapes, and proves each
 /// export decides like `c`.
 fn proves(what: &str, c: &CompiledProfile) {
@@ -168,6 +209,7 @@ fn proves(what: &str, c: &CompiledProfile) {
     );
     let n = same(&format!("{what} via oci"), c, &back);
     assert!(n > 1000, "{what}: only {n} vectors");
+    same_process_parts(what, c, &back);
 
     // kubelet: the same seccomp object alone.
     let k = export::kubelet(c).unwrap();

@@ -697,6 +697,84 @@ fn image_manifest(isolators: Value) -> String {
     .unwrap()
 }
 
+/// A whole `config.json` brings its process settings along, and a bad one is an
+/// error where it is written (before, only `linux.seccomp` was read: a config
+/// with no capabilities imported as a profile with the runtime's default set).
+#[test]
+fn oci_config_parts_import_and_are_checked_where_written() {
+    let config = |process: Value, linux: Value| -> String {
+        let mut linux = linux;
+        linux["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        serde_json::to_string_pretty(
+            &json!({"ociVersion": "1.2.0", "process": process, "linux": linux}),
+        )
+        .unwrap()
+    };
+    let opts = ImportOptions {
+        source_name: "config.json".into(),
+        ..ImportOptions::default()
+    };
+    let good = config(
+        json!({"noNewPrivileges": false, "user": {"uid": 7, "gid": 8},
+               "capabilities": {"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"]}}),
+        json!({"uidMappings": [{"containerID": 0, "hostID": 200000, "size": 10}]}),
+    );
+    let i = import::load(Format::Oci, &good, &opts).unwrap();
+    lints_clean("config.json", &i.yaml);
+    for want in [
+        "noNewPrivileges: false",
+        "  bounding: [KILL]\n  permitted: [KILL]\n  effective: []\n  inheritable: []\n  ambient: []",
+        "user: {uid: 7, gid: 8, groups: []}",
+        "  uidMappings:\n    - {containerID: 0, hostID: 200000, size: 10}",
+    ] {
+        assert!(i.yaml.contains(want), "{want:?} missing from\n{}", i.yaml);
+    }
+    for (process, linux, code, at) in [
+        (
+            json!({"capabilities": {"effective": ["CAP_FLY"]}}),
+            json!({}),
+            "unknown-capability",
+            "CAP_FLY",
+        ),
+        (
+            json!({"selinuxLabel": "system_u:system_r"}),
+            json!({}),
+            "selinux-label-syntax",
+            "system_u:system_r",
+        ),
+        (
+            json!({}),
+            json!({"mountLabel": "a:b:c:s0:c2,c1"}),
+            "selinux-label-syntax",
+            "a:b:c:s0:c2,c1",
+        ),
+        (
+            json!({"user": {"uid": -1}}),
+            json!({}),
+            "type-mismatch",
+            "\"uid\"",
+        ),
+        (
+            json!({"noNewPrivileges": "yes"}),
+            json!({}),
+            "type-mismatch",
+            "\"noNewPrivileges\"",
+        ),
+        (
+            json!({}),
+            json!({"gidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}),
+            "userns-map-overlap",
+            "\"gidMappings\"",
+        ),
+    ] {
+        let text = config(process, linux);
+        let e = import::load(Format::Oci, &text, &opts).unwrap_err();
+        assert_eq!(e.len(), 1, "{text}: {e:?}");
+        assert_eq!(e[0].code, code, "{text}");
+        assert_eq!(&text[e[0].primary.range.clone()], at, "{text}");
+    }
+}
+
 /// A context part the kernel would refuse is an error at the manifest's value,
 /// not a profile that fails `rampart lint` in its generated text (found by the
 /// `import` fuzz target: the user `syst\u{fffd}`).

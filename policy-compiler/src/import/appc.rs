@@ -24,7 +24,6 @@
 
 use serde_json::Value;
 
-use crate::capability;
 use crate::diagnostic::Diagnostic;
 use crate::groups::GroupSet;
 use crate::seccomp::ir::Action;
@@ -228,27 +227,8 @@ fn strings(cx: &mut Cx, name: &str, val: &Value) -> Option<Vec<String>> {
 }
 
 fn caps(cx: &mut Cx, name: &str, val: &Value) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    for c in strings(cx, name, val)? {
-        match capability::parse(&c) {
-            Some(x) => out.push(capability::short(x)),
-            None => {
-                let at = cx.find_name(&c);
-                let bare = c.trim_start_matches("CAP_").to_string();
-                let mut d = Diagnostic::error(
-                    "unknown-capability",
-                    format!("unknown capability `{c}`"),
-                    at,
-                );
-                d.help = crate::suggest::did_you_mean(
-                    &bare,
-                    capability::names().iter().map(String::as_str),
-                );
-                cx.push(d);
-            }
-        }
-    }
-    Some(out)
+    let names = strings(cx, name, val)?;
+    Some(cx.capabilities(&names))
 }
 
 fn seccomp(cx: &mut Cx, name: &str, val: &Value, groups: &GroupSet) -> Option<GenSeccomp> {

@@ -251,6 +251,32 @@ impl Cx {
         self.diags.push(d);
     }
 
+    /// Capability names (`CAP_CHOWN`, `chown`, …) as rampart's short names;
+    /// each unknown one is an error at its place in the input.
+    pub fn capabilities(&mut self, names: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in names {
+            match crate::capability::parse(c) {
+                Some(x) => out.push(crate::capability::short(x)),
+                None => {
+                    let at = self.find_name(c);
+                    let bare = c.trim_start_matches("CAP_").to_string();
+                    let mut d = Diagnostic::error(
+                        "unknown-capability",
+                        format!("unknown capability `{c}`"),
+                        at,
+                    );
+                    d.help = crate::suggest::did_you_mean(
+                        &bare,
+                        crate::capability::names().iter().map(String::as_str),
+                    );
+                    self.push(d);
+                }
+            }
+        }
+        out
+    }
+
     /// Parses JSON, reporting a syntax error at its line and column.
     pub fn json(&mut self) -> Option<Value> {
         match serde_json::from_str::<Value>(&self.file.text) {
@@ -318,8 +344,19 @@ pub(crate) struct Gen {
     pub capabilities: Option<GenCaps>,
     /// `selinux:` keys in order (`user`, `role`, `type`, `level`).
     pub selinux: Vec<(&'static str, String)>,
+    /// `selinux.label`: a whole process label (checked).
+    pub selinux_label: Option<String>,
+    /// `selinux.mountLabel` (checked).
+    pub mount_label: Option<String>,
+    /// `user:` uid, gid and supplementary groups.
+    pub user: Option<(u32, u32, Vec<u32>)>,
+    /// `userNamespace: {mode: explicit}` with these uid and gid extents.
+    pub id_maps: Option<(Vec<IdExtent>, Vec<IdExtent>)>,
     pub seccomp: Option<GenSeccomp>,
 }
+
+/// One line of an ID map: `containerID`, `hostID`, `size`.
+pub(crate) type IdExtent = [u32; 3];
 
 #[derive(Clone, Debug)]
 pub(crate) enum GenCaps {
@@ -327,6 +364,9 @@ pub(crate) enum GenCaps {
     Drop(Vec<String>),
     /// Exactly these in bounding, permitted and effective.
     Only(Vec<String>),
+    /// All five sets as given: bounding, permitted, effective, inheritable,
+    /// ambient.
+    Sets([Vec<String>; 5]),
 }
 
 #[derive(Clone, Debug)]

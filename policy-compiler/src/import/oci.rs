@@ -1,5 +1,6 @@
-//! OCI runtime-spec `linux.seccomp` and Docker's seccomp profile format, with
-//! runc's semantics (libcontainer/seccomp):
+//! OCI runtime-spec `linux.seccomp` (alone, or in a whole `config.json`, whose
+//! other security settings come along: see `config_parts`) and Docker's
+//! seccomp profile format, with runc's semantics (libcontainer/seccomp):
 //!
 //! - `SCMP_ACT_ERRNO`/`SCMP_ACT_TRACE` return `errnoRet`, else EPERM; the
 //!   default action returns `defaultErrnoRet`, else EPERM (the OCI spec scopes
@@ -29,12 +30,16 @@
 //! applied.
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::arch::Arch;
 use crate::capability;
+use crate::diagnostic::Diagnostic;
 use crate::seccomp::ir::Action;
 
-use super::{Cx, Format, Gen, GenRule, GenSeccomp, ImportOptions, cmp_text, unknown_action_for};
+use super::{
+    Cx, Format, Gen, GenCaps, GenRule, GenSeccomp, ImportOptions, cmp_text, unknown_action_for,
+};
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(rename_all = "camelCase")]
@@ -91,8 +96,9 @@ pub(crate) struct Arg {
 }
 
 pub(crate) fn import(cx: &mut Cx, format: Format, _opts: &ImportOptions) -> Option<Gen> {
-    let v = cx.json()?;
-    // A whole config.json: take linux.seccomp.
+    let whole = cx.json()?;
+    let v = whole.clone();
+    // A whole config.json: take linux.seccomp, and the parts `config_parts` reads.
     let (v, path) = match v.get("linux") {
         Some(l) if v.get("defaultAction").is_none() => match l.get("seccomp") {
             Some(s) if !s.is_null() => (s.clone(), "linux.seccomp."),
@@ -120,14 +126,154 @@ pub(crate) fn import(cx: &mut Cx, format: Format, _opts: &ImportOptions) -> Opti
             "Imported from {source} ({}) by `rampart convert`.",
             if format == Format::Docker {
                 "Docker seccomp profile"
-            } else {
+            } else if path.is_empty() {
                 "OCI runtime spec linux.seccomp"
+            } else {
+                "OCI runtime spec config: process and linux"
             }
         )],
         ..Gen::default()
     };
     g.seccomp = Some(seccomp(cx, &s, path)?);
+    if !path.is_empty() {
+        config_parts(cx, &whole, &mut g);
+        if cx.diags.iter().any(Diagnostic::is_error) {
+            return None;
+        }
+    }
     Some(g)
+}
+
+/// The rest of a whole `config.json` that a profile expresses, which is what
+/// `rampart compile --format oci` writes: `process.{noNewPrivileges,
+/// capabilities, user, selinuxLabel}` and `linux.{mountLabel, uidMappings,
+/// gidMappings}`. Each value is checked here, where the user wrote it. The
+/// config's other fields (mounts, hooks, namespaces, AppArmor) are the
+/// runtime's business and are not read.
+fn config_parts(cx: &mut Cx, config: &Value, g: &mut Gen) {
+    let process = config.get("process").unwrap_or(&Value::Null);
+    let linux = config.get("linux").unwrap_or(&Value::Null);
+    if let Some(v) = process.get("noNewPrivileges") {
+        match v.as_bool() {
+            Some(b) => g.no_new_privileges = Some(b),
+            None => mismatch(cx, "noNewPrivileges", "true or false"),
+        }
+    }
+    if let Some(c) = process.get("capabilities") {
+        let mut sets: [Vec<String>; 5] = Default::default();
+        // The profile's order; a set the config leaves out is empty, as in runc.
+        for (set, key) in sets.iter_mut().zip([
+            "bounding",
+            "permitted",
+            "effective",
+            "inheritable",
+            "ambient",
+        ]) {
+            match c.get(key) {
+                None | Some(Value::Null) => {}
+                Some(v) => match string_list(v) {
+                    Some(names) => *set = cx.capabilities(&names),
+                    None => mismatch(cx, key, "a list of capability names"),
+                },
+            }
+        }
+        g.capabilities = Some(GenCaps::Sets(sets));
+    }
+    if let Some(u) = process.get("user") {
+        let id = |cx: &mut Cx, key: &str| -> Option<u32> {
+            match u.get(key) {
+                None | Some(Value::Null) => Some(0),
+                Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()).or_else(|| {
+                    mismatch(cx, key, "an id from 0 to 4294967295");
+                    None
+                }),
+            }
+        };
+        let (uid, gid) = (id(cx, "uid"), id(cx, "gid"));
+        let groups = match u.get("additionalGids") {
+            None | Some(Value::Null) => Some(Vec::new()),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()))
+                        .collect::<Option<Vec<u32>>>()
+                })
+                .or_else(|| {
+                    mismatch(cx, "additionalGids", "a list of ids from 0 to 4294967295");
+                    None
+                }),
+        };
+        if let (Some(uid), Some(gid), Some(groups)) = (uid, gid, groups) {
+            g.user = Some((uid, gid, groups));
+        }
+    }
+    for (v, key, slot) in [
+        (
+            process.get("selinuxLabel"),
+            "selinuxLabel",
+            &mut g.selinux_label,
+        ),
+        (linux.get("mountLabel"), "mountLabel", &mut g.mount_label),
+    ] {
+        match v {
+            None | Some(Value::Null) => {}
+            Some(Value::String(l)) if l.is_empty() => {}
+            Some(Value::String(l)) => match crate::selinux::Label::parse(l) {
+                Ok(_) => *slot = Some(l.clone()),
+                Err(e) => {
+                    let at = cx.find_name(l);
+                    cx.error(
+                        "selinux-label-syntax",
+                        format!("invalid SELinux label `{l}` in `{key}`: {}", e.message),
+                        at,
+                    );
+                }
+            },
+            Some(_) => mismatch(cx, key, "a label string"),
+        }
+    }
+    let maps = |cx: &mut Cx, key: &str| -> Option<Vec<[u32; 3]>> {
+        let v = linux.get(key)?;
+        let parsed = v.as_array().and_then(|a| {
+            a.iter()
+                .map(|m| {
+                    let f = |k: &str| m.get(k)?.as_u64().and_then(|n| u32::try_from(n).ok());
+                    Some([f("containerID")?, f("hostID")?, f("size")?])
+                })
+                .collect::<Option<Vec<_>>>()
+        });
+        if parsed.is_none() {
+            mismatch(cx, key, "a list of {containerID, hostID, size} ids");
+        }
+        parsed
+    };
+    match (maps(cx, "uidMappings"), maps(cx, "gidMappings")) {
+        (Some(u), gid) if !u.is_empty() => g.id_maps = Some((u, gid.unwrap_or_default())),
+        (_, Some(gid)) if !gid.is_empty() => {
+            let at = cx.find("\"gidMappings\"");
+            cx.error(
+                "userns-map-overlap",
+                "`linux.gidMappings` without `linux.uidMappings`: a user namespace needs both",
+                at,
+            );
+        }
+        _ => {}
+    }
+}
+
+/// An error at `"key"` in the input: its value is not `want`.
+fn mismatch(cx: &mut Cx, key: &str, want: &str) {
+    let at = cx.find(&format!("\"{key}\""));
+    cx.error("type-mismatch", format!("`{key}` must be {want}"), at);
+}
+
+/// A JSON list of strings.
+fn string_list(v: &Value) -> Option<Vec<String>> {
+    v.as_array()?
+        .iter()
+        .map(|x| x.as_str().map(str::to_string))
+        .collect()
 }
 
 /// An `SCMP_ACT_*` action with its errno.

@@ -216,12 +216,53 @@ pub(crate) fn render(g: &Gen, groups: &GroupSet) -> String {
                 "capabilities:\n  bounding: {list}\n  permitted: {list}\n  effective: {list}\n  inheritable: []"
             );
         }
+        Some(GenCaps::Sets(sets)) => {
+            out.push_str("capabilities:\n");
+            for (key, set) in [
+                "bounding",
+                "permitted",
+                "effective",
+                "inheritable",
+                "ambient",
+            ]
+            .iter()
+            .zip(sets)
+            {
+                let _ = writeln!(out, "  {key}: [{}]", set.join(", "));
+            }
+        }
         None => {}
     }
-    if !g.selinux.is_empty() {
+    if let Some((uid, gid, groups)) = &g.user {
+        let groups: Vec<String> = groups.iter().map(u32::to_string).collect();
+        let _ = writeln!(
+            out,
+            "user: {{uid: {uid}, gid: {gid}, groups: [{}]}}",
+            groups.join(", ")
+        );
+    }
+    if !g.selinux.is_empty() || g.selinux_label.is_some() || g.mount_label.is_some() {
         out.push_str("selinux:\n");
         for (k, v) in &g.selinux {
             let _ = writeln!(out, "  {k}: {}", quote(v));
+        }
+        if let Some(l) = &g.selinux_label {
+            let _ = writeln!(out, "  label: {}", quote(l));
+        }
+        if let Some(l) = &g.mount_label {
+            let _ = writeln!(out, "  mountLabel: {}", quote(l));
+        }
+    }
+    if let Some((uid_maps, gid_maps)) = &g.id_maps {
+        out.push_str("userNamespace:\n  mode: explicit\n");
+        for (key, maps) in [("uidMappings", uid_maps), ("gidMappings", gid_maps)] {
+            if maps.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "  {key}:");
+            for [c, h, n] in maps {
+                let _ = writeln!(out, "    - {{containerID: {c}, hostID: {h}, size: {n}}}");
+            }
         }
     }
     if let Some(s) = &g.seccomp {
