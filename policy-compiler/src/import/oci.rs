@@ -97,10 +97,9 @@ pub(crate) struct Arg {
 
 pub(crate) fn import(cx: &mut Cx, format: Format, _opts: &ImportOptions) -> Option<Gen> {
     let whole = cx.json()?;
-    let v = whole.clone();
     // A whole config.json: take linux.seccomp, and the parts `config_parts` reads.
-    let (v, path) = match v.get("linux") {
-        Some(l) if v.get("defaultAction").is_none() => match l.get("seccomp") {
+    let (v, path) = match whole.get("linux") {
+        Some(l) if whole.get("defaultAction").is_none() => match l.get("seccomp") {
             Some(s) if !s.is_null() => (s.clone(), "linux.seccomp."),
             _ => {
                 let at = cx.find("\"linux\"");
@@ -112,7 +111,7 @@ pub(crate) fn import(cx: &mut Cx, format: Format, _opts: &ImportOptions) -> Opti
                 return None;
             }
         },
-        _ => (v, ""),
+        _ => (whole.clone(), ""),
     };
     let what = if format == Format::Docker {
         "Docker seccomp profile"
