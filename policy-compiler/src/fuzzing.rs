@@ -33,6 +33,7 @@ pub const TARGETS: &[&str] = &[
     "bpf_check_simulate",
     "seccomp_emit",
     "import",
+    "userns",
 ];
 
 /// Runs target `name` on `data`. Returns `false` for an unknown name.
@@ -44,6 +45,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "bpf_check_simulate" => bpf_check_simulate(data),
         "seccomp_emit" => seccomp_emit(data),
         "import" => import(data),
+        "userns" => userns(data),
         _ => return false,
     }
     true
@@ -171,6 +173,84 @@ fn compile_linted(file: &Arc<SourceFile>) {
     if let Some(program) = compile_valid_ir(&ir) {
         check_filter_against_ir(&ir, &program, &[]);
     }
+}
+
+/// `userns`: the text formats the user-namespace code reads from the host
+/// (`/proc/PID/uid_map`, `/etc/subuid`, `/etc/passwd`, `/proc/PID/stat` and
+/// `status`), as a rootless `rampart run` does. A map that parses must print
+/// and parse back to itself and translate each extent's ends; a subordinate
+/// file that parses must give ranges inside the 32-bit id space, and every pod
+/// block drawn from them must lie inside one of them and make a valid map.
+pub fn userns(data: &[u8]) {
+    use rampart_userns::auto::IdPool;
+    use rampart_userns::map::IdMaps;
+    use rampart_userns::procfs::{Credentials, parse_stat};
+    use rampart_userns::subid::{SubIdFile, User, UserSpec};
+
+    let text = String::from_utf8_lossy(data);
+    if let Ok(maps) = IdMaps::from_proc_format(&text) {
+        let printed = maps.to_proc_format();
+        let again = IdMaps::from_proc_format(&printed)
+            .unwrap_or_else(|e| panic!("{printed:?} does not parse back: {e}"));
+        assert_eq!(again, maps, "uid_map text does not round-trip");
+        for e in maps.extents() {
+            let last = e.count() - 1;
+            assert_eq!(maps.to_outside(e.inside()), Some(e.outside()));
+            assert_eq!(maps.to_outside(e.inside() + last), Some(e.outside() + last));
+        }
+        let _ = maps.helper_args();
+    }
+    if let Ok(file) = SubIdFile::parse(&text) {
+        for r in file.ranges() {
+            assert!(
+                r.end() <= 1 << 32 && r.end() == u64::from(r.start()) + u64::from(r.count()),
+                "range {r:?} past the id space"
+            );
+        }
+        let owner = file.ranges().first().map(|r| r.owner().clone());
+        let who = User {
+            name: match &owner {
+                Some(rampart_userns::subid::SubIdOwner::Name(n)) => n.clone(),
+                _ => "fuzz".into(),
+            },
+            uid: match owner {
+                Some(rampart_userns::subid::SubIdOwner::Uid(u)) => u,
+                _ => 1000,
+            },
+            gid: 1000,
+        };
+        let pool = IdPool::subordinate(&who.name, &file, &file, &who);
+        for size in [1, 65536] {
+            for pod in pool.candidates(size).take(4) {
+                let inside = |start: u32, spans: &[rampart_userns::auto::Span]| {
+                    let (a, b) = (u64::from(start), u64::from(start) + u64::from(size));
+                    spans.iter().any(|s| s.start <= a && b <= s.end)
+                };
+                assert!(
+                    inside(pod.uid_start, &pool.uids),
+                    "{pod:?} outside {:?}",
+                    pool.uids
+                );
+                assert!(
+                    inside(pod.gid_start, &pool.gids),
+                    "{pod:?} outside {:?}",
+                    pool.gids
+                );
+                pod.uid_maps().expect("a pod block makes a valid uid map");
+                pod.gid_maps().expect("a pod block makes a valid gid map");
+            }
+        }
+    }
+    let first = text.lines().next().unwrap_or("");
+    let spec = UserSpec::parse(first.split(':').next().unwrap_or(""));
+    if let Some(u) = User::from_passwd_text(&text, &spec) {
+        match &spec {
+            UserSpec::Name(n) => assert_eq!(&u.name, n),
+            UserSpec::Uid(id) => assert_eq!(u.uid, *id),
+        }
+    }
+    let _ = parse_stat(&text);
+    let _ = Credentials::parse_status(&text);
 }
 
 /// Where the `import` target's SPO base profiles and Kubernetes `Localhost`

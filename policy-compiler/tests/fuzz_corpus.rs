@@ -135,6 +135,11 @@ fn replay_import() {
     replay("import");
 }
 
+#[test]
+fn replay_userns() {
+    replay("userns");
+}
+
 /// The committed `seed-*.blob` files (what the encoder made of
 /// [`fuzzing::seed_blobs`]'s policies) still decode, so the blob seeds keep
 /// reaching past the header checks. (They are not compared byte for byte: a
