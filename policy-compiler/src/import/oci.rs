@@ -558,12 +558,7 @@ pub(crate) fn seccomp(cx: &mut Cx, s: &Seccomp, path: &str) -> Option<GenSeccomp
                     kept.push(n);
                 }
             } else {
-                let quoted = format!("\"{n}\"");
-                let at = cx.find_after(&quoted, search_from);
-                let at = crate::source::Location::new(
-                    &cx.file,
-                    at.range.start + 1..at.range.end.saturating_sub(1).max(at.range.start + 1),
-                );
+                let at = cx.find_name_after(&n, search_from);
                 search_from = at.range.end;
                 cx.warn(
                     "unknown-syscall",
