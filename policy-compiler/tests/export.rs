@@ -338,8 +338,27 @@ fn testdata_profiles_export_exactly_or_say_why() {
 #[test]
 fn privileged_exports_capabilities_and_no_filter() {
     let c = pipeline::compile_reference("privileged", &opts(None)).unwrap();
-    let frag: Value = serde_json::from_str(&export::oci(&c).unwrap()).unwrap();
+    let frag_text = export::oci(&c).unwrap();
+    let frag: Value = serde_json::from_str(&frag_text).unwrap();
     assert!(frag["linux"].get("seccomp").is_none());
+    // Imported again: still no filter (with a warning that says so), and the
+    // same capabilities and no_new_privs.
+    let io = ImportOptions {
+        source_name: "privileged.oci.json".into(),
+        ..ImportOptions::default()
+    };
+    let imported = import::load(Format::Oci, &frag_text, &io).unwrap();
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.code == "seccomp-unconfined"),
+        "{:?}",
+        imported.warnings
+    );
+    let back = compile_yaml("privileged.oci.json.yaml", &imported.yaml, &opts(None));
+    assert!(back.filter.is_none(), "{}", imported.yaml);
+    same_process_parts("privileged", &c, &back);
     assert_eq!(frag["process"]["noNewPrivileges"], false);
     let n = frag["process"]["capabilities"]["bounding"]
         .as_array()

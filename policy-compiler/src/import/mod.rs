@@ -361,6 +361,9 @@ pub(crate) struct Gen {
     /// `userNamespace: {mode: explicit}` with these uid and gid extents.
     pub id_maps: Option<(Vec<IdExtent>, Vec<IdExtent>)>,
     pub seccomp: Option<GenSeccomp>,
+    /// No `seccomp` rules: `seccomp: {mode: unconfined}` (an OCI config
+    /// without `linux.seccomp`).
+    pub seccomp_unconfined: bool,
 }
 
 /// One line of an ID map: `containerID`, `hostID`, `size`.

@@ -97,44 +97,55 @@ pub(crate) struct Arg {
 
 pub(crate) fn import(cx: &mut Cx, format: Format, _opts: &ImportOptions) -> Option<Gen> {
     let whole = cx.json()?;
-    // A whole config.json: take linux.seccomp, and the parts `config_parts` reads.
-    let (v, path) = match whole.get("linux") {
-        Some(l) if whole.get("defaultAction").is_none() => match l.get("seccomp") {
-            Some(s) if !s.is_null() => (s.clone(), "linux.seccomp."),
-            _ => {
-                let at = cx.find("\"linux\"");
-                cx.error(
-                    "missing-key",
-                    "this OCI config has no linux.seccomp section to import",
-                    at,
-                );
-                return None;
-            }
-        },
-        _ => (whole.clone(), ""),
-    };
-    let what = if format == Format::Docker {
-        "Docker seccomp profile"
+    // A whole config.json (or the `--format oci` fragment): its linux.seccomp,
+    // and the parts `config_parts` reads. Anything else is a seccomp object.
+    let is_config = whole.get("defaultAction").is_none()
+        && ["ociVersion", "process", "linux"]
+            .iter()
+            .any(|k| whole.get(k).is_some());
+    let (seccomp_object, path) = if is_config {
+        let s = whole.pointer("/linux/seccomp").filter(|s| !s.is_null());
+        (s.cloned(), "linux.seccomp.")
     } else {
-        "OCI linux.seccomp object"
+        (Some(whole.clone()), "")
     };
-    let s: Seccomp = cx.decode(v, what)?;
     let source = cx.short_name();
     let mut g = Gen {
         header: vec![format!(
             "Imported from {source} ({}) by `rampart convert`.",
             if format == Format::Docker {
                 "Docker seccomp profile"
-            } else if path.is_empty() {
-                "OCI runtime spec linux.seccomp"
-            } else {
+            } else if is_config {
                 "OCI runtime spec config: process and linux"
+            } else {
+                "OCI runtime spec linux.seccomp"
             }
         )],
         ..Gen::default()
     };
-    g.seccomp = Some(seccomp(cx, &s, path)?);
-    if !path.is_empty() {
+    match seccomp_object {
+        Some(v) => {
+            let what = if format == Format::Docker {
+                "Docker seccomp profile"
+            } else {
+                "OCI linux.seccomp object"
+            };
+            let s: Seccomp = cx.decode(v, what)?;
+            g.seccomp = Some(seccomp(cx, &s, path)?);
+        }
+        None => {
+            // What a runtime does with such a config; said out loud, and the
+            // lint's `seccomp-unconfined` says it again on the profile.
+            let at = cx.find("\"linux\"");
+            cx.warn(
+                "seccomp-unconfined",
+                "this config has no linux.seccomp: runtimes run it without a syscall filter, and so does the imported profile (`seccomp: {mode: unconfined}`)",
+                at,
+            );
+            g.seccomp_unconfined = true;
+        }
+    }
+    if is_config {
         config_parts(cx, &whole, &mut g);
         if cx.diags.iter().any(Diagnostic::is_error) {
             return None;

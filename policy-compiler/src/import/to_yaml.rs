@@ -265,6 +265,9 @@ pub(crate) fn render(g: &Gen, groups: &GroupSet) -> String {
             }
         }
     }
+    if g.seccomp_unconfined {
+        out.push_str("seccomp:\n  mode: unconfined\n");
+    }
     if let Some(s) = &g.seccomp {
         out.push_str("seccomp:\n");
         let _ = writeln!(
