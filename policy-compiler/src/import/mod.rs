@@ -375,10 +375,19 @@ pub(crate) enum GenCaps {
     Drop(Vec<String>),
     /// Exactly these in bounding, permitted and effective.
     Only(Vec<String>),
-    /// All five sets as given: bounding, permitted, effective, inheritable,
-    /// ambient.
+    /// All five sets as given, in [`CAP_SET_KEYS`] order.
     Sets([Vec<String>; 5]),
 }
+
+/// The profile's capability-set keys, in its order (the OCI config's keys are
+/// the same words).
+pub(crate) const CAP_SET_KEYS: [&str; 5] = [
+    "bounding",
+    "permitted",
+    "effective",
+    "inheritable",
+    "ambient",
+];
 
 #[derive(Clone, Debug)]
 pub(crate) struct GenSeccomp {

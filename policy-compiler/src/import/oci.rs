@@ -172,13 +172,7 @@ fn config_parts(cx: &mut Cx, config: &Value, g: &mut Gen) {
     if let Some(c) = process.get("capabilities") {
         let mut sets: [Vec<String>; 5] = Default::default();
         // The profile's order; a set the config leaves out is empty, as in runc.
-        for (set, key) in sets.iter_mut().zip([
-            "bounding",
-            "permitted",
-            "effective",
-            "inheritable",
-            "ambient",
-        ]) {
+        for (set, key) in sets.iter_mut().zip(super::CAP_SET_KEYS) {
             match c.get(key) {
                 None | Some(Value::Null) => {}
                 Some(v) => match string_list(v) {

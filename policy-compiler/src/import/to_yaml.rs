@@ -218,16 +218,7 @@ pub(crate) fn render(g: &Gen, groups: &GroupSet) -> String {
         }
         Some(GenCaps::Sets(sets)) => {
             out.push_str("capabilities:\n");
-            for (key, set) in [
-                "bounding",
-                "permitted",
-                "effective",
-                "inheritable",
-                "ambient",
-            ]
-            .iter()
-            .zip(sets)
-            {
+            for (key, set) in super::CAP_SET_KEYS.iter().zip(sets) {
                 let _ = writeln!(out, "  {key}: [{}]", set.join(", "));
             }
         }
