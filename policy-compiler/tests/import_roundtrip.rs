@@ -761,6 +761,18 @@ fn oci_config_parts_import_and_are_checked_where_written() {
             "\"noNewPrivileges\"",
         ),
         (
+            json!({"capabilities": {"bounding": ["CAP_CHOWN"], "inheritable": ["CAP_NET_RAW"]}}),
+            json!({}),
+            "capability-set-invariant",
+            "\"inheritable\"",
+        ),
+        (
+            json!({"capabilities": {"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_KILL"]}}),
+            json!({}),
+            "capability-set-invariant",
+            "\"ambient\"",
+        ),
+        (
             json!({}),
             json!({"gidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}),
             "userns-map-overlap",
