@@ -707,6 +707,18 @@ impl PolicyBuilder {
 mod tests {
     use super::*;
 
+    /// The enforcer's own name table (it does not link the `caps` crate) says
+    /// what `caps`, and so the compiler, says.
+    #[test]
+    fn cap_names_match_the_caps_crate() {
+        for c in caps::all() {
+            assert_eq!(CAP_NAMES[c.index() as usize], c.to_string(), "{c:?}");
+        }
+        assert_eq!(caps::all().len(), CAP_NAMES.len());
+        assert_eq!(cap_list(1 << 21 | 1), "CAP_CHOWN, CAP_SYS_ADMIN");
+        assert_eq!(cap_list(1 << 50), "capability 50");
+    }
+
     #[test]
     fn cap_invariants() {
         assert!(CapSets::new(0x400, 0x400, 0x400, 0x400, 0x400).is_ok());

@@ -109,14 +109,18 @@ fn check_diagnostics(diags: &[Diagnostic], input: &Arc<SourceFile>) {
     }
 }
 
-/// Whether loading this profile would read a file through `extends: <path>`.
-/// Such inputs are not run: the result would depend on the machine's files
-/// (and `/dev/zero` would never end). Built-in and `localhost/` references
-/// (there is no profiles directory in [`options`]) stay in.
-fn reads_files(file: &Arc<SourceFile>) -> bool {
+/// The profile's `extends` reference, if it has a valid one.
+fn parent_ref(file: &Arc<SourceFile>) -> Option<ProfileRef> {
     let (p, _) = profile::parse(file);
-    p.and_then(|p| p.extends)
-        .is_some_and(|e| matches!(ProfileRef::parse(&e.value), Ok(ProfileRef::Path(_))))
+    ProfileRef::parse(&p?.extends?.value).ok()
+}
+
+/// Whether loading this profile would read a file through `extends: <path>`.
+/// Such inputs are not run: the result would depend on the machine's files.
+/// Built-in and `localhost/` references (there is no profiles directory in
+/// [`options`]: an error) stay in.
+fn reads_files(file: &Arc<SourceFile>) -> bool {
+    matches!(parent_ref(file), Some(ProfileRef::Path(_)))
 }
 
 /// `profile`: YAML bytes → lint (restricted PSS) → spans and rendering checked;
@@ -274,13 +278,9 @@ pub fn import(data: &[u8]) {
         base_dir: Some(NO_DIR.into()),
         arch: Some(Arch::X86_64),
     };
-    for format in [
-        crate::import::Format::Oci,
-        crate::import::Format::Docker,
-        crate::import::Format::Spo,
-        crate::import::Format::Appc,
-        crate::import::Format::Seccompiler,
-    ] {
+    // Every format, whatever `detect` says: that reaches each importer's error
+    // paths with foreign-looking text too.
+    for &format in <crate::import::Format as clap::ValueEnum>::value_variants() {
         match crate::import::load(format, &text, &opts) {
             Err(diags) => check_diagnostics(&diags, &input),
             Ok(imported) => {
@@ -316,13 +316,10 @@ pub fn import(data: &[u8]) {
 fn check_generated(file: &Arc<SourceFile>, from: &str) {
     // A `Localhost` pod profile in rampart YAML is extended by reference, and
     // what that reads is the profiles directory's business, not the resolver's.
-    let (p, _) = profile::parse(file);
-    if p.and_then(|p| p.extends).is_some_and(|e| {
-        matches!(
-            ProfileRef::parse(&e.value),
-            Ok(ProfileRef::Localhost(_) | ProfileRef::Path(_))
-        )
-    }) {
+    if matches!(
+        parent_ref(file),
+        Some(ProfileRef::Localhost(_) | ProfileRef::Path(_))
+    ) {
         return;
     }
     let diags = lint::lint_file(file, options(), None);

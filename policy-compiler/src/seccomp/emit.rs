@@ -783,12 +783,8 @@ fn gen_high_word_split(
         value,
     };
     let decided = |above: bool| {
-        let holds = |op: CmpOp| match op {
-            Eq => false,
-            Ne => true,
-            Lt | Le => !above,
-            Gt | Ge => above,
-        };
+        // High words that differ decide every term as they compare.
+        let holds = |op: CmpOp| cmp_u(u8::from(above), op, u8::from(!above));
         let r = if is_and {
             terms.iter().all(|&(op, _)| holds(op))
         } else {
