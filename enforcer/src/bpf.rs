@@ -47,6 +47,19 @@ impl SockFilter {
             })
             .collect()
     }
+
+    /// The raw `struct sock_filter` array in host byte order: the inverse of
+    /// [`Self::parse_raw`], for checked and unchecked instructions alike.
+    pub fn to_raw(insns: &[SockFilter]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(insns.len() * 8);
+        for i in insns {
+            out.extend_from_slice(&i.code.to_ne_bytes());
+            out.push(i.jt);
+            out.push(i.jf);
+            out.extend_from_slice(&i.k.to_ne_bytes());
+        }
+        out
+    }
 }
 
 impl fmt::Debug for SockFilter {
@@ -199,7 +212,23 @@ pub fn check(insns: &[SockFilter]) -> Result<(), ProgramError> {
     for (pc, ins) in insns.iter().enumerate() {
         let code = ins.code;
         let k = ins.k;
+        // The arms' codes are disjoint, so their order only sets the cost: jumps,
+        // loads and returns, nearly every instruction of a filter, come first.
         match code {
+            c if c == JMP | JA => {
+                // The kernel compares k against the remaining length as unsigned.
+                if u64::from(k) >= (len - pc - 1) as u64 {
+                    return Err(ProgramError::JumpOutOfRange { pc });
+                }
+            }
+            c if [JEQ, JGE, JGT, JSET]
+                .iter()
+                .any(|&o| c == JMP | o | K || c == JMP | o | X) =>
+            {
+                if pc + 1 + ins.jt as usize >= len || pc + 1 + ins.jf as usize >= len {
+                    return Err(ProgramError::JumpOutOfRange { pc });
+                }
+            }
             c if c == LD | W | ABS => {
                 if k >= SECCOMP_DATA_LEN || k & 3 != 0 {
                     return Err(ProgramError::BadLoad { pc, k });
@@ -220,20 +249,6 @@ pub fn check(insns: &[SockFilter]) -> Result<(), ProgramError> {
             c if c == LD | MEM || c == LDX | MEM || c == ST || c == STX => {
                 if k >= MEM_WORDS {
                     return Err(ProgramError::BadMemSlot { pc, k });
-                }
-            }
-            c if c == JMP | JA => {
-                // The kernel compares k against the remaining length as unsigned.
-                if u64::from(k) >= (len - pc - 1) as u64 {
-                    return Err(ProgramError::JumpOutOfRange { pc });
-                }
-            }
-            c if [JEQ, JGE, JGT, JSET]
-                .iter()
-                .any(|&o| c == JMP | o | K || c == JMP | o | X) =>
-            {
-                if pc + 1 + ins.jt as usize >= len || pc + 1 + ins.jf as usize >= len {
-                    return Err(ProgramError::JumpOutOfRange { pc });
                 }
             }
             _ => return Err(ProgramError::BadOpcode { pc, code }),
@@ -318,14 +333,7 @@ impl SeccompProgram {
     /// The raw `struct sock_filter` array in host byte order, as
     /// `seccomp_export_bpf()` writes it and `bwrap --seccomp` reads it.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.insns.len() * 8);
-        for i in &self.insns {
-            out.extend_from_slice(&i.code.to_ne_bytes());
-            out.push(i.jt);
-            out.push(i.jf);
-            out.extend_from_slice(&i.k.to_ne_bytes());
-        }
-        out
+        SockFilter::to_raw(&self.insns)
     }
 
     /// Parses and validates the raw format written by [`Self::to_bytes`].

@@ -924,3 +924,63 @@ fn userns_child_side_handshake() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`userns-sync`"));
     assert!(out.stdout.is_empty());
 }
+
+/// The ELF64 (little-endian) entry point and named sections of `bytes`:
+/// (name, address, size).
+fn elf_sections(bytes: &[u8]) -> (u64, Vec<(String, u64, u64)>) {
+    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+    assert_eq!(&bytes[..5], b"\x7fELF\x02", "not a 64-bit ELF file");
+    let (entry, shoff) = (u64_at(0x18), u64_at(0x28) as usize);
+    let (shentsize, shnum, shstrndx) = (u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+    let header = |i: usize| shoff + i * shentsize;
+    let names = u64_at(header(shstrndx) + 0x18) as usize;
+    let sections = (0..shnum)
+        .map(|i| {
+            let h = header(i);
+            let name =
+                &bytes[names + u32::from_le_bytes(bytes[h..h + 4].try_into().unwrap()) as usize..];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap()];
+            let name = String::from_utf8_lossy(name).into_owned();
+            (name, u64_at(h + 0x10), u64_at(h + 0x20))
+        })
+        .collect();
+    (entry, sections)
+}
+
+/// The static (musl) enforcer that scripts/build ships has the code every launch
+/// runs gathered at the start of its text (enforcer/launch-text.ld): 2-3 text
+/// page faults per launch instead of 4-7, about 30 µs (docs/BENCHMARKS.md). The
+/// section must exist, come first, hold the entry point (the C runtime's start),
+/// and stay within two of the kernel's 64 KiB fault-around windows. glibc builds
+/// (the debug build the other tests use) are linked without the script.
+#[test]
+fn the_static_enforcer_gathers_its_launch_code() {
+    let bin = enforcer_bin();
+    let bytes = std::fs::read(&bin).unwrap();
+    let (entry, sections) = elf_sections(&bytes);
+    let find = |name: &str| sections.iter().find(|s| s.0 == name);
+    let launch = find(".text.launch");
+    if find(".note.ABI-tag").is_some() {
+        // glibc marks its binaries with the ABI note; musl does not.
+        assert!(
+            launch.is_none(),
+            "{}: a glibc build got the script",
+            bin.display()
+        );
+        return;
+    }
+    let (_, start, size) = launch
+        .unwrap_or_else(|| panic!("{}: no .text.launch section", bin.display()))
+        .clone();
+    let text = find(".text").expect(".text");
+    assert!(start < text.1, ".text.launch must come before .text");
+    assert!(
+        (start..start + size).contains(&entry),
+        "the entry point {entry:#x} is outside .text.launch ({start:#x}+{size:#x})"
+    );
+    assert!(
+        size <= 128 * 1024,
+        ".text.launch grew to {size} bytes: more than two 64 KiB windows; narrow its patterns"
+    );
+}

@@ -27,7 +27,7 @@ use rampart::fuzzing;
 use rampart::seccomp::ir::{Action, ArchIr, Cmp, CmpOp, Cond, FilterIr, Rule, Width};
 use rampart::seccomp::simulate::{SeccompData, Simulator};
 use rampart_enforce::blob;
-use rampart_enforce::bpf::SeccompProgram;
+use rampart_enforce::bpf::{SeccompProgram, SockFilter};
 use rampart_enforce::policy::{CompiledPolicy, SeccompSpec};
 use rampart_tests::{enforcer_bin, require_root};
 
@@ -318,5 +318,130 @@ fn the_kernel_does_what_the_simulator_predicts() {
     }
     println!(
         "kernel differential: {POLICIES} policies, {compared} syscalls compared, {killed} runs ended by SIGSYS as predicted"
+    );
+}
+
+/// A random classic BPF program for the attach check: opcodes from every class
+/// (most valid in seccomp, some not), operands near each limit the kernel checks
+/// (load offsets and alignment, scratch slots, shift counts, division by zero,
+/// jump targets), and usually a final return.
+fn random_program(rng: &mut Rng) -> Vec<SockFilter> {
+    use rampart_enforce::bpf::op::*;
+    const CODES: &[u16] = &[
+        LD | W | ABS,
+        LD | W | ABS,
+        LD | W | ABS,
+        LD | H | ABS,
+        LD | W | IND,
+        LD | W | LEN,
+        LDX | W | LEN,
+        LD | IMM,
+        LDX | IMM,
+        LD | MEM,
+        LDX | MEM,
+        ST,
+        STX,
+        LDX | B | MSH,
+        ALU | ADD | K,
+        ALU | SUB | X,
+        ALU | MUL | K,
+        ALU | DIV | K,
+        ALU | DIV | X,
+        ALU | MOD | K,
+        ALU | AND | K,
+        ALU | OR | X,
+        ALU | XOR | K,
+        ALU | LSH | K,
+        ALU | RSH | K,
+        ALU | RSH | X,
+        ALU | NEG,
+        JMP | JA,
+        JMP | JEQ | K,
+        JMP | JEQ | K,
+        JMP | JGT | X,
+        JMP | JGE | K,
+        JMP | JSET | K,
+        RET | K,
+        RET | K,
+        RET | A,
+        RET | X,
+        MISC | TAX,
+        MISC | TXA,
+        0xffff,
+    ];
+    let len = 1 + rng.below(10);
+    (0..len)
+        .map(|pc| {
+            let code = if pc + 1 == len && rng.below(6) != 0 {
+                RET | K
+            } else {
+                CODES[rng.below(CODES.len())]
+            };
+            let k = match rng.below(8) {
+                0 => rng.below(70) as u32,     // load offsets, aligned or not
+                1 => 4 * rng.below(17) as u32, // in and just past seccomp_data
+                2 => rng.below(18) as u32,     // scratch slots and shifts
+                3 => 30 + rng.below(4) as u32, // shift counts near 32
+                4 => (len - pc) as u32 - rng.below(2) as u32, // jumps to the end and one past it
+                5 => 0x7fff_0000,              // SECCOMP_RET_ALLOW
+                6 => rng.next() as u32,
+                _ => 0,
+            };
+            let off = |rng: &mut Rng| {
+                (len - pc - 1 + rng.below(3)).saturating_sub(1 + rng.below(4)) as u8
+            };
+            SockFilter::jump(code, k, off(rng), off(rng))
+        })
+        .collect()
+}
+
+/// The enforcer's own check of a seccomp program (`bpf::check`, which the policy
+/// decoder runs so that a bad program is refused with a message before any step)
+/// accepts exactly the programs the kernel attaches: 3000 random programs with
+/// operands at the kernel's limits, each attached for real in a child.
+#[test]
+fn the_program_check_accepts_what_the_kernel_attaches() {
+    require_root();
+    let mut rng = Rng(0x5eed_b9f0_c4ec_0001);
+    let programs: Vec<Vec<SockFilter>> = (0..3000).map(|_| random_program(&mut rng)).collect();
+    let mut file = Vec::new();
+    for p in &programs {
+        file.extend_from_slice(&(p.len() as u16).to_ne_bytes());
+        file.extend_from_slice(&SockFilter::to_raw(p));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("programs");
+    std::fs::write(&path, file).unwrap();
+    let out = Command::new(PROBE)
+        .arg("seccomp-attach")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "probe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts = String::from_utf8(out.stdout).unwrap();
+    let verdicts: Vec<&str> = verdicts.lines().collect();
+    assert_eq!(verdicts.len(), programs.len());
+    let (mut accepted, mut refused) = (0, 0);
+    for (i, (program, kernel)) in programs.iter().zip(verdicts).enumerate() {
+        let ours = rampart_enforce::bpf::check(program);
+        assert_eq!(
+            ours.is_ok(),
+            kernel == "ok",
+            "program {i}: bpf::check says {ours:?}, the kernel {kernel}: {program:?}"
+        );
+        if kernel == "ok" {
+            accepted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    // Both sides of the boundary were exercised.
+    assert!(
+        accepted > 300 && refused > 300,
+        "accepted {accepted}, refused {refused}"
     );
 }

@@ -3,16 +3,22 @@
  * (scripts/bench-launch). x86_64 only. */
 #include <sys/syscall.h>
 
-/* A syscall with three arguments; the fourth and fifth are zero (prctl checks them). */
-static long sys(long n, long a, long b, long c)
+/* A syscall with four arguments; the fifth is zero (prctl checks it). */
+static long sys4(long n, long a, long b, long c, long d)
 {
 	long r;
-	register long r10 __asm__("r10") = 0, r8 __asm__("r8") = 0;
+	register long r10 __asm__("r10") = d, r8 __asm__("r8") = 0;
 	__asm__ volatile("syscall"
 			 : "=a"(r)
 			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
 			 : "rcx", "r11", "memory");
 	return r;
+}
+
+/* A syscall with three arguments; the fourth and fifth are zero. */
+static long sys(long n, long a, long b, long c)
+{
+	return sys4(n, a, b, c, 0);
 }
 
 /* The kernel's initial stack: argc, argv..., NULL, envp..., NULL. */

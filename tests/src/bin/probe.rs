@@ -23,6 +23,10 @@
 //!   mount-tmpfs DIR        new mount namespace, make `/` private, mount a
 //!                          tmpfs on DIR; prints `unshare=… private=… tmpfs=…`
 //!                          (`ok` or `errno=E`), stopping at the first failure
+//!   seccomp-attach FILE    for each program in FILE (a u16 count of
+//!                          instructions, then raw `struct sock_filter`s, host
+//!                          order; repeated), whether the kernel attaches it as a
+//!                          seccomp filter: one line each, `ok` or `errno=E`
 //! Launchers (exec the command after `--`):
 //!   leak-fd N PATH -- CMD…       open PATH (a dir read-only, a file read-write,
 //!                                created) as fd N without close-on-exec
@@ -138,6 +142,67 @@ fn mount_tmpfs(dir: &str) -> Vec<String> {
     });
     out.push(format!("tmpfs={t}"));
     out
+}
+
+/// Whether the kernel attaches `program` as a seccomp filter (Ok) or its errno.
+/// A forked child sets no_new_privs, calls seccomp(2) and stores the result in
+/// memory shared with this process: once a random filter is attached, the child
+/// may be unable to make any system call, so it is killed here, not awaited.
+fn seccomp_attach(program: &mut [libc::sock_filter]) -> Result<(), i32> {
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: a new anonymous shared page, unmapped below; only the two
+    // volatile accesses through `state` touch it.
+    let shared = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(shared, libc::MAP_FAILED, "mmap: errno {}", errno());
+    let state = shared.cast::<i64>();
+    // SAFETY: this process is single-threaded; the child makes raw system calls
+    // and one volatile store, and never returns.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork: errno {}", errno());
+    if child == 0 {
+        // SAFETY: valid arguments; `prog` points at `program`, which the kernel
+        // copies; `state` is the shared page.
+        unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            let r = libc::syscall(libc::SYS_seccomp, 1, 0, &prog as *const libc::sock_fprog);
+            let outcome = if r == 0 { 1 } else { 2 + i64::from(errno()) };
+            std::ptr::write_volatile(state, outcome);
+            libc::syscall(libc::SYS_exit_group, 0);
+        }
+        loop {
+            std::hint::spin_loop(); // exit_group denied by the filter: wait to be killed
+        }
+    }
+    let outcome = loop {
+        // SAFETY: the shared page stays mapped until after the loop.
+        match unsafe { std::ptr::read_volatile(state) } {
+            0 => std::thread::sleep(std::time::Duration::from_micros(20)),
+            r => break r,
+        }
+    };
+    // SAFETY: `child` is this process's unreaped child; the page is not used after.
+    unsafe {
+        libc::kill(child, libc::SIGKILL);
+        libc::waitpid(child, std::ptr::null_mut(), 0);
+        libc::munmap(shared, 4096);
+    }
+    if outcome == 1 {
+        Ok(())
+    } else {
+        Err((outcome - 2) as i32)
+    }
 }
 
 fn main() {
@@ -425,6 +490,28 @@ fn main() {
                 unsafe { libc::syscall(libc::SYS_seccomp, 1, 0, &prog as *const libc::sock_fprog) };
             assert_eq!(r, 0, "seccomp: errno {}", errno());
             exec_rest(&args[2..]);
+        }
+        "seccomp-attach" => {
+            let bytes = std::fs::read(a(1)).unwrap();
+            let mut rest = &bytes[..];
+            while let [lo, hi, tail @ ..] = rest {
+                let n = usize::from(u16::from_ne_bytes([*lo, *hi]));
+                let (raw, next) = tail.split_at(8 * n);
+                let mut program: Vec<libc::sock_filter> = raw
+                    .chunks_exact(8)
+                    .map(|c| libc::sock_filter {
+                        code: u16::from_ne_bytes([c[0], c[1]]),
+                        jt: c[2],
+                        jf: c[3],
+                        k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+                    })
+                    .collect();
+                match seccomp_attach(&mut program) {
+                    Ok(()) => println!("ok"),
+                    Err(e) => println!("errno={e}"),
+                }
+                rest = next;
+            }
         }
         other => {
             eprintln!("probe: unknown subcommand `{other}`");
