@@ -950,7 +950,7 @@ fn elf_sections(bytes: &[u8]) -> (u64, Vec<(String, u64, u64)>) {
 
 /// The static (musl) enforcer that scripts/build ships has the code every launch
 /// runs gathered at the start of its text (enforcer/launch-text.ld): 2-3 text
-/// page faults per launch instead of 4-7, about 30 µs (docs/BENCHMARKS.md). The
+/// page faults per launch instead of 4-7 (docs/BENCHMARKS.md). The
 /// section must exist, come first, hold the entry point (the C runtime's start),
 /// and stay within two of the kernel's 64 KiB fault-around windows. glibc builds
 /// (the debug build the other tests use) are linked without the script.
