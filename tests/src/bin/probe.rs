@@ -185,19 +185,25 @@ fn seccomp_attach(program: &mut [libc::sock_filter]) -> Result<(), i32> {
             std::hint::spin_loop(); // exit_group denied by the filter: wait to be killed
         }
     }
-    let outcome = loop {
-        // SAFETY: the shared page stays mapped until after the loop.
-        match unsafe { std::ptr::read_volatile(state) } {
-            0 => std::thread::sleep(std::time::Duration::from_micros(20)),
-            r => break r,
-        }
-    };
-    // SAFETY: `child` is this process's unreaped child; the page is not used after.
+    // SAFETY (both reads): the shared page stays mapped until the end.
+    let read = || unsafe { std::ptr::read_volatile(state) };
+    let mut reaped = false;
+    while read() == 0 && !reaped {
+        // SAFETY: polls (and at most reaps) our own child.
+        reaped = unsafe { libc::waitpid(child, std::ptr::null_mut(), libc::WNOHANG) } == child;
+        std::thread::sleep(std::time::Duration::from_micros(20));
+    }
+    let outcome = read();
+    // SAFETY: `child` is this process's child, not yet reaped unless `reaped`;
+    // the page is not used after.
     unsafe {
-        libc::kill(child, libc::SIGKILL);
-        libc::waitpid(child, std::ptr::null_mut(), 0);
+        if !reaped {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+        }
         libc::munmap(shared, 4096);
     }
+    assert_ne!(outcome, 0, "the attaching child ended without a result");
     if outcome == 1 {
         Ok(())
     } else {
