@@ -38,7 +38,8 @@ use crate::diagnostic::Diagnostic;
 use crate::seccomp::ir::Action;
 
 use super::{
-    Cx, Format, Gen, GenCaps, GenRule, GenSeccomp, ImportOptions, cmp_text, unknown_action_for,
+    Cx, Format, Gen, GenCaps, GenRule, GenSeccomp, IdExtent, ImportOptions, cmp_text,
+    unknown_action_for,
 };
 
 #[derive(Deserialize, Debug, Default)]
@@ -238,7 +239,7 @@ fn config_parts(cx: &mut Cx, config: &Value, g: &mut Gen) {
             Some(_) => mismatch(cx, key, "a label string"),
         }
     }
-    let maps = |cx: &mut Cx, key: &str| -> Option<Vec<[u32; 3]>> {
+    let maps = |cx: &mut Cx, key: &str| -> Option<Vec<IdExtent>> {
         let v = linux.get(key)?;
         let parsed = v.as_array().and_then(|a| {
             a.iter()
