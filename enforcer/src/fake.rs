@@ -234,7 +234,7 @@ mod tests {
             cwd: None,
             exec: &e,
         };
-        let mut report = Report::new(None);
+        let mut report = Report::recording();
         let r = apply(k, p, &opts, &mut report);
         (r, report)
     }

@@ -251,8 +251,11 @@ const ARENA_BYTES: usize = 256 * 1024;
 
 /// The arena: all zero, so it lives in `.bss` and costs neither file size nor a
 /// page until touched. The state sits in the same page as the first blocks, so
-/// the first allocation faults in one page, not two.
-#[repr(C, align(4096))]
+/// the first allocation faults in one page, not two. Cache-line aligned, not
+/// page aligned: it then starts in the page that the C library's statics at the
+/// end of `.bss` have already touched, and a launch's 4.6 KiB of blocks take one
+/// page of their own, not two.
+#[repr(C, align(64))]
 struct ArenaMemory {
     /// The offset of the first free byte (low half) and the start of the newest
     /// block, bit-inverted (high half: 0 before the first block), in one atomic so
@@ -268,10 +271,10 @@ struct ArenaMemory {
 unsafe impl Sync for ArenaMemory {}
 
 // Its own zero-filled section, which the linkers place after `.bss`: in `.bss`,
-// its page alignment split the C runtime's, libc's and std's few statics over two
-// pages of their own, one of them read before it was written (two faults). After
-// it, they share the page the kernel has already touched (`.data`'s tail) and one
-// more: two faults fewer per launch (`enforcer/benches/floor/faults.c`,
+// it split the C runtime's, libc's and std's few statics over two pages of their
+// own, one of them read before it was written (two faults). After it, they share
+// the page the kernel has already touched (`.data`'s tail) and one more, which
+// the arena's first blocks share too (`enforcer/benches/floor/faults.c`,
 // BENCHMARKS.md). `.sbss.*` is a name LLVM marks NOBITS, as for `.bss.*`.
 #[unsafe(link_section = ".sbss.rampart_arena")]
 static ARENA_MEMORY: ArenaMemory = ArenaMemory {
@@ -1116,9 +1119,25 @@ impl Kernel for LinuxKernel {
         // path from "/": the getcwd syscall fails with ENOENT (deleted) or yields
         // "(unreachable)…". The bare syscall, because glibc's getcwd answers the
         // latter by walking `..` up to the host's root and returns a clean path.
-        let mut buf = [0u8; 4096];
-        // SAFETY: the kernel writes at most `buf.len()` bytes into the live buffer.
-        let len = cvt(unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) });
+        // A short buffer on the stack first, PATH_MAX only for longer paths (ERANGE):
+        // a 4 KiB array would take a stack page of its own, one page fault more per
+        // launch.
+        let mut short = [0u8; 256];
+        let mut long = Vec::new();
+        let getcwd = |buf: &mut [u8]| {
+            // SAFETY: the kernel writes at most `buf.len()` bytes into the live buffer.
+            cvt(unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) })
+        };
+        let mut buf = &mut short[..];
+        let mut len = getcwd(buf);
+        if len
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::ERANGE))
+        {
+            long.resize(libc::PATH_MAX as usize, 0);
+            buf = &mut long[..];
+            len = getcwd(buf);
+        }
         match len {
             Ok(n) if n > 0 && buf[0] == b'/' => Ok(()),
             Ok(n) => {

@@ -754,6 +754,23 @@ fn an_inherited_working_directory_outside_the_root_is_refused() {
     assert_eq!(o.stdout.trim(), "/");
 }
 
+/// The reachability check reads the working directory into a short buffer first
+/// and retries at PATH_MAX: a longer path must still be accepted.
+#[test]
+fn a_working_directory_longer_than_the_short_buffer_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut long = dir.path().to_path_buf();
+    while long.as_os_str().len() <= 600 {
+        long.push("a-directory-name-of-forty-characters-xyz");
+    }
+    std::fs::create_dir_all(&long).unwrap();
+    let long = long.to_str().unwrap();
+    let policy = CompiledPolicy::builder().build().unwrap();
+    let o = run(&policy, &["--cwd", long], &[], &["cwd"]);
+    o.assert_ran();
+    assert_eq!(o.stdout.trim(), long);
+}
+
 #[test]
 fn a_report_reader_that_went_away_does_not_stop_the_launch() {
     // The report's pipe has no reader (fd 5 replaced after `leak-fd` opened it):
@@ -925,6 +942,20 @@ fn userns_child_side_handshake() {
     assert!(out.stdout.is_empty());
 }
 
+/// The ELF64 (little-endian) program headers of `bytes`: (type, address, size in memory).
+fn elf_segments(bytes: &[u8]) -> Vec<(u32, u64, u64)> {
+    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
+    (0..phnum)
+        .map(|i| {
+            let h = phoff + i * phentsize;
+            (u32_at(h), u64_at(h + 0x10), u64_at(h + 0x28))
+        })
+        .collect()
+}
+
 /// The ELF64 (little-endian) entry point and named sections of `bytes`:
 /// (name, address, size).
 fn elf_sections(bytes: &[u8]) -> (u64, Vec<(String, u64, u64)>) {
@@ -946,6 +977,44 @@ fn elf_sections(bytes: &[u8]) -> (u64, Vec<(String, u64, u64)>) {
         })
         .collect();
     (entry, sections)
+}
+
+/// The static (musl) enforcer relocates itself at every start, and every page
+/// that start writes is a copy-on-write fault (about 3 µs each on this kind of
+/// VM): its relocations must be packed (DT_RELR, enforcer/build.rs) and the data
+/// they write (RELRO) must span at most two pages. Pointer tables are what grow
+/// it: an array of `&str` costs 16 relocated bytes per entry (policy::CAP_NAMES
+/// is one string for this reason).
+#[test]
+fn the_static_enforcer_relocates_few_pages() {
+    let bin = enforcer_bin();
+    let bytes = std::fs::read(&bin).unwrap();
+    let (_, sections) = elf_sections(&bytes);
+    if sections.iter().any(|s| s.0 == ".note.ABI-tag") {
+        return; // glibc: linked without the musl-only flags (enforcer/build.rs).
+    }
+    let size_of = |name: &str| sections.iter().find(|s| s.0 == name).map(|s| s.2);
+    assert!(
+        size_of(".relr.dyn").is_some_and(|n| n > 0),
+        "{}: no packed relocations (.relr.dyn)",
+        bin.display()
+    );
+    assert_eq!(
+        size_of(".rela.dyn").unwrap_or(0),
+        0,
+        "unpacked relocations left"
+    );
+    const PT_GNU_RELRO: u32 = 0x6474_e552;
+    let (_, start, size) = *elf_segments(&bytes)
+        .iter()
+        .find(|s| s.0 == PT_GNU_RELRO)
+        .expect("a RELRO segment");
+    let pages = (start + size).div_ceil(4096) - start / 4096;
+    assert!(
+        pages <= 2,
+        "RELRO ({start:#x}+{size:#x}) spans {pages} pages: one more page fault per launch; \
+         look for new tables of pointers"
+    );
 }
 
 /// The static (musl) enforcer that scripts/build ships has the code every launch
