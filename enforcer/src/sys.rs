@@ -253,7 +253,7 @@ const ARENA_BYTES: usize = 256 * 1024;
 /// page until touched. The state sits in the same page as the first blocks, so
 /// the first allocation faults in one page, not two. Cache-line aligned, not
 /// page aligned: it then starts in the page that the C library's statics at the
-/// end of `.bss` have already touched, and a launch's 4.6 KiB of blocks take one
+/// end of `.bss` have already touched, and a launch's 4.3 KiB of blocks take one
 /// page of their own, not two.
 #[repr(C, align(64))]
 struct ArenaMemory {
