@@ -144,6 +144,30 @@ impl CapSets {
         }
     }
 
+    /// The rules explicit sets must keep, and what breaks each: (the set, the set
+    /// or sets it must lie within, the capabilities outside them). Effective ⊆
+    /// permitted ⊆ bounding, inheritable ⊆ bounding, ambient ⊆ permitted ∩
+    /// inheritable: the kernel refuses some breaks (an inheritable capability
+    /// outside the bounding set fails `capset`) and silently drops the others at
+    /// `execve`, so sets that break them do not do what they say.
+    pub fn broken_invariants(&self) -> Vec<(&'static str, &'static str, CapSet)> {
+        [
+            (self.effective, self.permitted, "effective", "permitted"),
+            (self.permitted, self.bounding, "permitted", "bounding"),
+            (self.inheritable, self.bounding, "inheritable", "bounding"),
+            (
+                self.ambient,
+                self.permitted.intersect(self.inheritable),
+                "ambient",
+                "permitted and inheritable",
+            ),
+        ]
+        .into_iter()
+        .map(|(sub, sup, a, b)| (a, b, sub.minus(sup)))
+        .filter(|&(_, _, extra)| extra != CapSet::EMPTY)
+        .collect()
+    }
+
     pub fn all() -> Self {
         let a = CapSet::all();
         CapSets {
@@ -171,5 +195,26 @@ mod tests {
         assert_eq!(parse("NET_BIND"), None);
         assert_eq!(runtime_default().names().len(), 14);
         assert_eq!(CapSet::of([Capability::CAP_NET_BIND_SERVICE]).0, 0x400);
+    }
+
+    #[test]
+    fn broken_invariants_name_the_set_and_what_it_lacks() {
+        assert!(CapSets::runtime_default().broken_invariants().is_empty());
+        assert!(CapSets::all().broken_invariants().is_empty());
+        let kill = CapSet::of([Capability::CAP_KILL]);
+        let mut s = CapSets::runtime_default();
+        s.ambient = kill; // permitted, not inheritable
+        s.effective = s.effective.union(CapSet::of([Capability::CAP_SYS_ADMIN]));
+        assert_eq!(
+            s.broken_invariants(),
+            [
+                (
+                    "effective",
+                    "permitted",
+                    CapSet::of([Capability::CAP_SYS_ADMIN])
+                ),
+                ("ambient", "permitted and inheritable", kill),
+            ]
+        );
     }
 }

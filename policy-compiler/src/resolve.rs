@@ -261,48 +261,29 @@ fn apply_caps(
         }
     }
     if explicit {
-        let checks = [
-            (
-                s.effective,
-                s.permitted,
-                "effective",
-                "permitted",
-                &c.effective,
-            ),
-            (
-                s.permitted,
-                s.bounding,
-                "permitted",
-                "bounding",
-                &c.permitted,
-            ),
-            (
-                s.inheritable,
-                s.bounding,
-                "inheritable",
-                "bounding",
-                &c.inheritable,
-            ),
-        ];
-        for (sub, sup, a, b, node) in checks {
-            let extra = sub.minus(sup);
-            if extra != CapSet::EMPTY {
-                let at = node
-                    .as_ref()
-                    .and_then(|v| v.first())
-                    .map_or(c.loc.clone(), |n| n.loc.clone());
-                diags.push(
-                    Diagnostic::error(
-                        "capability-set-invariant",
-                        format!(
-                            "the {a} set has {} which the {b} set lacks",
-                            extra.names().join(", ")
-                        ),
-                        at,
-                    )
-                    .with_help(format!("every {a} capability must also be {b}")),
-                );
-            }
+        // Ambient is checked capability by capability above, with its own codes.
+        for (a, b, extra) in s.broken_invariants() {
+            let node = match a {
+                "effective" => &c.effective,
+                "permitted" => &c.permitted,
+                "inheritable" => &c.inheritable,
+                _ => continue,
+            };
+            let at = node
+                .as_ref()
+                .and_then(|v| v.first())
+                .map_or(c.loc.clone(), |n| n.loc.clone());
+            diags.push(
+                Diagnostic::error(
+                    "capability-set-invariant",
+                    format!(
+                        "the {a} set has {} which the {b} set lacks",
+                        extra.names().join(", ")
+                    ),
+                    at,
+                )
+                .with_help(format!("every {a} capability must also be {b}")),
+            );
         }
     }
     if let Some(last) = opts.cap_last_cap {

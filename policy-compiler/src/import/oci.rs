@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::arch::Arch;
-use crate::capability::{self, CapSet};
+use crate::capability::{self, CapSet, CapSets};
 use crate::diagnostic::Diagnostic;
 use crate::seccomp::ir::Action;
 
@@ -268,38 +268,29 @@ fn config_parts(cx: &mut Cx, config: &Value, g: &mut Gen) {
     }
 }
 
-/// The profile's rules for explicit capability sets (`resolve.rs`), checked
-/// here so that the error points into the config: effective ⊆ permitted ⊆
-/// bounding, inheritable ⊆ bounding, ambient ⊆ permitted ∩ inheritable. runc
-/// does not check them; the kernel refuses some (an inheritable capability
-/// outside the bounding set fails `capset`) and silently drops the others at
-/// `execve`, so a config that breaks them does not do what it says.
+/// The profile's rules for explicit capability sets
+/// ([`CapSets::broken_invariants`]), checked here so that the error points into
+/// the config. runc does not check them.
 fn cap_set_invariants(cx: &mut Cx, sets: &[Vec<String>; 5]) {
     let set = |i: usize| CapSet::of(sets[i].iter().filter_map(|n| capability::parse(n)));
     let [bounding, permitted, effective, inheritable, ambient] = [0, 1, 2, 3, 4].map(set);
-    for (sub, sup, a, b) in [
-        (effective, permitted, "effective", "permitted"),
-        (permitted, bounding, "permitted", "bounding"),
-        (inheritable, bounding, "inheritable", "bounding"),
-        (
-            ambient,
-            permitted.intersect(inheritable),
-            "ambient",
-            "permitted and inheritable",
-        ),
-    ] {
-        let extra = sub.minus(sup);
-        if extra != CapSet::EMPTY {
-            let at = cx.find(&format!("\"{a}\""));
-            cx.error(
-                "capability-set-invariant",
-                format!(
-                    "process.capabilities.{a} has {} which {b} lacks: rampart requires effective ⊆ permitted ⊆ bounding, inheritable ⊆ bounding and ambient ⊆ permitted ∩ inheritable",
-                    extra.names().join(", ")
-                ),
-                at,
-            );
-        }
+    let sets = CapSets {
+        bounding,
+        permitted,
+        effective,
+        inheritable,
+        ambient,
+    };
+    for (a, b, extra) in sets.broken_invariants() {
+        let at = cx.find(&format!("\"{a}\""));
+        cx.error(
+            "capability-set-invariant",
+            format!(
+                "process.capabilities.{a} has {} which {b} lacks: rampart requires effective ⊆ permitted ⊆ bounding, inheritable ⊆ bounding and ambient ⊆ permitted ∩ inheritable",
+                extra.names().join(", ")
+            ),
+            at,
+        );
     }
 }
 
