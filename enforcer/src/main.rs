@@ -122,22 +122,38 @@ fn parse_args(mut it: impl Iterator<Item = OsString>) -> Result<Args, String> {
     Ok(a)
 }
 
+/// Where the policy comes from, for messages only: formatting a path on every
+/// launch ran code (and faulted in text) that a launch otherwise never needs.
+enum Source<'a> {
+    File(&'a std::path::Path),
+    Fd(i32),
+}
+
+impl std::fmt::Display for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Fd(n) => write!(f, "fd {n}"),
+        }
+    }
+}
+
 fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
-    let mut f = match (&a.policy_file, a.policy_fd) {
-        (Some(p), _) => File::from(
-            open_cloexec(p, libc::O_RDONLY)
-                .map_err(|e| format!("cannot open policy {}: {e}", p.display()))?,
+    let (mut f, name) = match (&a.policy_file, a.policy_fd) {
+        (Some(p), _) => (
+            File::from(
+                open_cloexec(p, libc::O_RDONLY)
+                    .map_err(|e| format!("cannot open policy {}: {e}", p.display()))?,
+            ),
+            Source::File(p),
         ),
-        (None, Some(n)) => File::from(adopt_fd(n).map_err(|e| format!("--policy-fd {n}: {e}"))?),
+        (None, Some(n)) => (
+            File::from(adopt_fd(n).map_err(|e| format!("--policy-fd {n}: {e}"))?),
+            Source::Fd(n),
+        ),
         (None, None) => unreachable!("parse_args requires a policy source"),
     };
-    // Formatted only for a message: formatting a path on every launch ran code
-    // (and faulted in text) that a launch otherwise never needs.
-    let name = || match &a.policy_file {
-        Some(p) => p.display().to_string(),
-        None => format!("fd {}", a.policy_fd.unwrap_or(-1)),
-    };
-    let read_err = |e: std::io::Error| format!("cannot read policy {}: {e}", name());
+    let read_err = |e: std::io::Error| format!("cannot read policy {name}: {e}");
     let limit = blob::MAX_BLOB_LEN as u64 + 1;
     // fstat gives a regular file's size, so that the usual policy is read in one call.
     let size = f
@@ -158,7 +174,7 @@ fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
         // syscall the launch does without. Anything else (a file that grew or shrank
         // meanwhile, an interrupted read) is read on to end of file, as before.
         if n as u64 == size {
-            return check_len(buf, name);
+            return check_len(buf, &name);
         }
     } else {
         // A pipe (`--policy <(rampart compile …)`, `--policy-fd`) has no size. Room
@@ -173,17 +189,16 @@ fn read_policy(a: &Args) -> Result<Vec<u8>, String> {
         .read_to_end(&mut buf)
         .map_err(read_err)?;
     buf.shrink_to_fit();
-    check_len(buf, name)
+    check_len(buf, &name)
 }
 
 /// Linux's default pipe capacity (pipe(7)).
 const PIPE_CAPACITY: usize = 64 * 1024;
 
-fn check_len(buf: Vec<u8>, name: impl Fn() -> String) -> Result<Vec<u8>, String> {
+fn check_len(buf: Vec<u8>, name: &Source) -> Result<Vec<u8>, String> {
     if buf.len() > blob::MAX_BLOB_LEN {
         return Err(format!(
-            "policy {} is larger than {} bytes",
-            name(),
+            "policy {name} is larger than {} bytes",
             blob::MAX_BLOB_LEN
         ));
     }
