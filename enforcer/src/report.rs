@@ -205,10 +205,9 @@ impl Report {
     /// Keeps the events for [`Report::events`], with no sink (tests).
     pub fn recording() -> Self {
         Report {
-            sink: None,
             keep: true,
             events: Self::room(true),
-            written: 0,
+            ..Self::default()
         }
     }
 

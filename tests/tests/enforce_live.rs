@@ -942,41 +942,56 @@ fn userns_child_side_handshake() {
     assert!(out.stdout.is_empty());
 }
 
-/// The ELF64 (little-endian) program headers of `bytes`: (type, address, size in memory).
-fn elf_segments(bytes: &[u8]) -> Vec<(u32, u64, u64)> {
-    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
-    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
-    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
-    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
-    (0..phnum)
-        .map(|i| {
-            let h = phoff + i * phentsize;
-            (u32_at(h), u64_at(h + 0x10), u64_at(h + 0x28))
-        })
-        .collect()
+/// What the layout tests read of an ELF64 (little-endian) file.
+struct Elf {
+    entry: u64,
+    /// (name, address, size)
+    sections: Vec<(String, u64, u64)>,
+    /// (type, address, size in memory)
+    segments: Vec<(u32, u64, u64)>,
 }
 
-/// The ELF64 (little-endian) entry point and named sections of `bytes`:
-/// (name, address, size).
-fn elf_sections(bytes: &[u8]) -> (u64, Vec<(String, u64, u64)>) {
-    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
-    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
-    assert_eq!(&bytes[..5], b"\x7fELF\x02", "not a 64-bit ELF file");
-    let (entry, shoff) = (u64_at(0x18), u64_at(0x28) as usize);
-    let (shentsize, shnum, shstrndx) = (u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
-    let header = |i: usize| shoff + i * shentsize;
-    let names = u64_at(header(shstrndx) + 0x18) as usize;
-    let sections = (0..shnum)
-        .map(|i| {
-            let h = header(i);
-            let name =
-                &bytes[names + u32::from_le_bytes(bytes[h..h + 4].try_into().unwrap()) as usize..];
-            let name = &name[..name.iter().position(|&b| b == 0).unwrap()];
-            let name = String::from_utf8_lossy(name).into_owned();
-            (name, u64_at(h + 0x10), u64_at(h + 0x20))
-        })
-        .collect();
-    (entry, sections)
+impl Elf {
+    fn parse(bytes: &[u8]) -> Elf {
+        let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+        assert_eq!(&bytes[..5], b"\x7fELF\x02", "not a 64-bit ELF file");
+        let (entry, phoff, shoff) = (u64_at(0x18), u64_at(0x20) as usize, u64_at(0x28) as usize);
+        let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+        let (shentsize, shnum, shstrndx) = (u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+        let header = |i: usize| shoff + i * shentsize;
+        let names = u64_at(header(shstrndx) + 0x18) as usize;
+        let sections = (0..shnum)
+            .map(|i| {
+                let h = header(i);
+                let name = &bytes[names + u32_at(h) as usize..];
+                let name = &name[..name.iter().position(|&b| b == 0).unwrap()];
+                let name = String::from_utf8_lossy(name).into_owned();
+                (name, u64_at(h + 0x10), u64_at(h + 0x20))
+            })
+            .collect();
+        let segments = (0..phnum)
+            .map(|i| {
+                let h = phoff + i * phentsize;
+                (u32_at(h), u64_at(h + 0x10), u64_at(h + 0x28))
+            })
+            .collect();
+        Elf {
+            entry,
+            sections,
+            segments,
+        }
+    }
+
+    fn section(&self, name: &str) -> Option<&(String, u64, u64)> {
+        self.sections.iter().find(|s| s.0 == name)
+    }
+
+    /// glibc marks its binaries with the ABI note; musl does not.
+    fn is_glibc(&self) -> bool {
+        self.section(".note.ABI-tag").is_some()
+    }
 }
 
 /// The static (musl) enforcer relocates itself at every start, and every page
@@ -988,12 +1003,11 @@ fn elf_sections(bytes: &[u8]) -> (u64, Vec<(String, u64, u64)>) {
 #[test]
 fn the_static_enforcer_relocates_few_pages() {
     let bin = enforcer_bin();
-    let bytes = std::fs::read(&bin).unwrap();
-    let (_, sections) = elf_sections(&bytes);
-    if sections.iter().any(|s| s.0 == ".note.ABI-tag") {
-        return; // glibc: linked without the musl-only flags (enforcer/build.rs).
+    let elf = Elf::parse(&std::fs::read(&bin).unwrap());
+    if elf.is_glibc() {
+        return; // linked without the musl-only flags (enforcer/build.rs)
     }
-    let size_of = |name: &str| sections.iter().find(|s| s.0 == name).map(|s| s.2);
+    let size_of = |name: &str| elf.section(name).map(|s| s.2);
     assert!(
         size_of(".relr.dyn").is_some_and(|n| n > 0),
         "{}: no packed relocations (.relr.dyn)",
@@ -1005,7 +1019,8 @@ fn the_static_enforcer_relocates_few_pages() {
         "unpacked relocations left"
     );
     const PT_GNU_RELRO: u32 = 0x6474_e552;
-    let (_, start, size) = *elf_segments(&bytes)
+    let (_, start, size) = *elf
+        .segments
         .iter()
         .find(|s| s.0 == PT_GNU_RELRO)
         .expect("a RELRO segment");
@@ -1018,7 +1033,7 @@ fn the_static_enforcer_relocates_few_pages() {
 }
 
 /// The static (musl) enforcer that scripts/build ships has the code every launch
-/// runs gathered at the start of its text (enforcer/launch-text.ld): 2-3 text
+/// runs gathered at the start of its text (enforcer/launch-text.ld): 1-3 text
 /// page faults per launch instead of 4-7 (docs/BENCHMARKS.md). The
 /// section must exist, come first, hold the entry point (the C runtime's start),
 /// and stay within two of the kernel's 64 KiB fault-around windows. glibc builds
@@ -1026,12 +1041,9 @@ fn the_static_enforcer_relocates_few_pages() {
 #[test]
 fn the_static_enforcer_gathers_its_launch_code() {
     let bin = enforcer_bin();
-    let bytes = std::fs::read(&bin).unwrap();
-    let (entry, sections) = elf_sections(&bytes);
-    let find = |name: &str| sections.iter().find(|s| s.0 == name);
-    let launch = find(".text.launch");
-    if find(".note.ABI-tag").is_some() {
-        // glibc marks its binaries with the ABI note; musl does not.
+    let elf = Elf::parse(&std::fs::read(&bin).unwrap());
+    let launch = elf.section(".text.launch");
+    if elf.is_glibc() {
         assert!(
             launch.is_none(),
             "{}: a glibc build got the script",
@@ -1042,8 +1054,9 @@ fn the_static_enforcer_gathers_its_launch_code() {
     let (_, start, size) = launch
         .unwrap_or_else(|| panic!("{}: no .text.launch section", bin.display()))
         .clone();
-    let text = find(".text").expect(".text");
+    let text = elf.section(".text").expect(".text");
     assert!(start < text.1, ".text.launch must come before .text");
+    let entry = elf.entry;
     assert!(
         (start..start + size).contains(&entry),
         "the entry point {entry:#x} is outside .text.launch ({start:#x}+{size:#x})"
