@@ -28,6 +28,9 @@ pub struct Launch<'a> {
     pub cwd: Option<&'a Path>,
     /// Where the private procfs handle is opened (tests); must be a real procfs.
     pub proc_root: &'a Path,
+    /// What the user ran, to begin failure messages with: `rampart-enforce`, or
+    /// `rampart run` in the child it forks.
+    pub command: &'a str,
 }
 
 /// Applies `policy` to this process in the order of `apply` and executes the
@@ -37,17 +40,20 @@ pub fn enforce_and_exec(policy: &CompiledPolicy, launch: &Launch, report: &mut R
         && policy.keep_fds().contains(&fd)
     {
         let m = format!("fd {fd} is both an enforcer fd and in the policy's keep_fds");
-        fail(report, Step::Policy, exit::USAGE, None, m);
+        fail(launch.command, report, Step::Policy, exit::USAGE, None, m);
     }
 
     // PATH lookup happens now, with the launcher's view of the filesystem, so that
     // nothing needs to be searched once seccomp and Landlock are in place.
     let path_env = std::env::var_os("PATH");
-    let program = resolve_program(launch.program, path_env.as_deref())
-        .unwrap_or_else(|(code, m)| fail(report, Step::ResolveProgram, code, None, m));
+    let program =
+        resolve_program(launch.program, path_env.as_deref()).unwrap_or_else(|(code, m)| {
+            fail(launch.command, report, Step::ResolveProgram, code, None, m)
+        });
     // Absolute, because a working directory change happens before execve.
     let program = std::path::absolute(&program).unwrap_or_else(|e| {
         fail(
+            launch.command,
             report,
             Step::ResolveProgram,
             exit::NOT_FOUND,
@@ -60,6 +66,7 @@ pub fn enforce_and_exec(policy: &CompiledPolicy, launch: &Launch, report: &mut R
         .collect();
     let exec = PreparedExec::inheriting_env(&program, &argv).unwrap_or_else(|e| {
         fail(
+            launch.command,
             report,
             Step::ResolveProgram,
             exit::USAGE,
@@ -74,6 +81,7 @@ pub fn enforce_and_exec(policy: &CompiledPolicy, launch: &Launch, report: &mut R
     {
         Ok(c) => c,
         Err(_) => fail(
+            launch.command,
             report,
             Step::ExecPaths,
             exit::USAGE,
@@ -93,6 +101,7 @@ pub fn enforce_and_exec(policy: &CompiledPolicy, launch: &Launch, report: &mut R
         Ok(()) => unreachable!("LinuxKernel::execve returns only on failure"),
     };
     fail(
+        launch.command,
         report,
         err.step(),
         err.exit_code(),
@@ -101,16 +110,24 @@ pub fn enforce_and_exec(policy: &CompiledPolicy, launch: &Launch, report: &mut R
     );
 }
 
-/// Reports a failure on stderr and the report fd, and exits with `code`; the
-/// program is never executed. Every message names its step.
-pub fn fail(report: &mut Report, step: Step, code: i32, errno: Option<i32>, msg: String) -> ! {
+/// Reports a failure on stderr (after `command`, what the user ran) and on the
+/// report fd, and exits with `code`; the program is never executed. Every
+/// message names its step.
+pub fn fail(
+    command: &str,
+    report: &mut Report,
+    step: Step,
+    code: i32,
+    errno: Option<i32>,
+    msg: String,
+) -> ! {
     let msg = if msg.starts_with("step `") {
         msg
     } else {
         format!("step `{step}`: {msg}")
     };
     // Not eprintln!, which panics when write(2) fails (a filter may deny it).
-    let _ = writeln!(std::io::stderr(), "rampart-enforce: {msg}");
+    let _ = writeln!(std::io::stderr(), "{command}: {msg}");
     report.fail(step, msg, errno, code);
     // `_exit`: in a child forked by `rampart run`, exit handlers and buffers
     // belong to the parent. stderr is unbuffered and the report is flushed.

@@ -29,6 +29,9 @@ use rampart_enforce::sys::{LaunchArena, adopt_fd, open_cloexec};
 #[global_allocator]
 static ALLOC: LaunchArena = LaunchArena::new();
 
+/// What failure messages begin with.
+const COMMAND: &str = "rampart-enforce";
+
 const USAGE: &str = "usage: rampart-enforce (--policy FILE | --policy-fd N) [--report-fd N] \
                      [--userns-sync-fd N] [--cwd DIR] -- PROGRAM [ARGS...]";
 
@@ -217,14 +220,14 @@ fn run(args: Vec<OsString>) -> ! {
     let a = match parse_args(args.into_iter().skip(1)) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("rampart-enforce: {e}\n{USAGE}");
+            eprintln!("{COMMAND}: {e}\n{USAGE}");
             std::process::exit(exit::USAGE);
         }
     };
     let report_file = match a.report_fd.map(adopt_fd).transpose() {
         Ok(f) => f.map(File::from),
         Err(e) => {
-            eprintln!("rampart-enforce: --report-fd: {e}\n{USAGE}");
+            eprintln!("{COMMAND}: --report-fd: {e}\n{USAGE}");
             std::process::exit(exit::USAGE);
         }
     };
@@ -233,6 +236,7 @@ fn run(args: Vec<OsString>) -> ! {
     let sync: Option<OwnedFd> = match a.userns_sync_fd.map(adopt_fd).transpose() {
         Ok(s) => s,
         Err(e) => fail(
+            COMMAND,
             &mut report,
             Step::UsernsSync,
             exit::USAGE,
@@ -241,10 +245,11 @@ fn run(args: Vec<OsString>) -> ! {
         ),
     };
 
-    let bytes =
-        read_policy(&a).unwrap_or_else(|m| fail(&mut report, Step::Policy, exit::POLICY, None, m));
+    let bytes = read_policy(&a)
+        .unwrap_or_else(|m| fail(COMMAND, &mut report, Step::Policy, exit::POLICY, None, m));
     let policy = blob::decode(&bytes).unwrap_or_else(|e| {
         fail(
+            COMMAND,
             &mut report,
             Step::Policy,
             exit::POLICY,
@@ -256,7 +261,7 @@ fn run(args: Vec<OsString>) -> ! {
         && policy.keep_fds().contains(&fd)
     {
         let m = format!("fd {fd} is both an enforcer fd and in the policy's keep_fds");
-        fail(&mut report, Step::Policy, exit::USAGE, None, m);
+        fail(COMMAND, &mut report, Step::Policy, exit::USAGE, None, m);
     }
     let proc_root = a
         .proc_root
@@ -268,6 +273,7 @@ fn run(args: Vec<OsString>) -> ! {
         userns_sync_fd: sync.as_ref().map(|s| s.as_raw_fd()),
         cwd: a.cwd.as_deref(),
         proc_root: &proc_root,
+        command: COMMAND,
     };
     enforce_and_exec(&policy, &launch, &mut report)
 }

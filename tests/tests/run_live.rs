@@ -275,6 +275,24 @@ fn a_required_selinux_label_fails_closed_without_selinux() {
 }
 
 #[test]
+fn a_failed_step_is_reported_as_rampart_runs_with_its_step() {
+    // The child runs the enforcer's code in process, but the user ran `rampart
+    // run`: its messages must not name a binary the user never called.
+    let env = Env::new();
+    let o = env
+        .rampart_run()
+        .args(["--", "/nonexistent/app"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("rampart run: step `resolve-program`: cannot run /nonexistent/app"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_warm_cache_skips_compilation() {
     let env = Env::new();
     assert!(env.run("default", &["exit", "0"]).status.success());

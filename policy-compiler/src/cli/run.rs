@@ -597,6 +597,7 @@ fn spawn_in_process(
         userns_sync_fd: sync.map(|s| s.as_raw_fd()),
         cwd: None,
         proc_root: &proc_root,
+        command: "rampart run",
     };
     rampart_enforce::sys::fork_child(|| enforce_and_exec(policy, &launch, &mut Report::new(None)))
         .map_err(|e| format!("cannot start the app: {e}"))
