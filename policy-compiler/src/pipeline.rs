@@ -44,14 +44,18 @@ pub fn compile_reference(reference: &str, opts: &Options) -> Result<CompiledProf
 /// Compiles an already loaded profile file.
 pub fn compile_file(file: Arc<SourceFile>, opts: &Options) -> Result<CompiledProfile, Failure> {
     let (chain, mut diags) = resolve::load_chain_from(file, opts);
-    if chain.is_empty() || diags.iter().any(Diagnostic::is_error) {
+    if chain.is_empty() {
         return Err(Failure::Diagnostics(diags));
     }
+    // Resolution runs after decode errors too (the broken nodes were left out),
+    // as in `rampart lint`: one run reports every error, not the first stage's.
     let (resolved, d) = resolve::resolve_chain(chain, opts);
     diags.extend(d);
     let (ir, d) = resolve::lower_seccomp(&resolved, opts);
     diags.extend(d);
     if diags.iter().any(Diagnostic::is_error) {
+        // In file order, as `rampart lint` prints them.
+        crate::diagnostic::sort(&mut diags);
         return Err(Failure::Diagnostics(diags));
     }
     let filter = match &ir {

@@ -90,6 +90,8 @@ impl ProfileRef {
                 }
             },
             ProfileRef::Path(p) if p.is_absolute() => p.clone(),
+            // Relative to the working directory: named as the user wrote it.
+            ProfileRef::Path(p) if base == Path::new(".") => p.clone(),
             ProfileRef::Path(p) => base.join(p),
         };
         let io = |message: String| RefError::Io {

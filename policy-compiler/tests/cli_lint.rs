@@ -165,3 +165,33 @@ fn foreign_profiles_are_linted_directly_detected_or_named() {
     let o = lint(&["--input-format", "spo", &docker]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
 }
+
+/// `rampart compile` stops at a broken profile with the errors `rampart lint`
+/// lists, all of them (the fixture has a key error, found while decoding, and
+/// name errors found while resolving), in the same order, each at the path
+/// as the user wrote it.
+#[test]
+fn compile_reports_every_error_lint_reports() {
+    let errors = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains(": error["))
+            .map(str::to_owned)
+            .collect()
+    };
+    let file = "tests/fixtures/broken.yaml";
+    let linted = lint(&[file]);
+    let compiled = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["compile", file])
+        .output()
+        .unwrap();
+    assert_eq!(compiled.status.code(), Some(1));
+    let from_lint = errors(&stdout(&linted));
+    let from_compile = errors(&String::from_utf8_lossy(&compiled.stderr));
+    assert_eq!(from_lint.len(), 4, "{from_lint:#?}");
+    assert_eq!(from_compile, from_lint);
+    assert!(
+        from_compile.iter().all(|l| l.starts_with(file)),
+        "{from_compile:#?}"
+    );
+}

@@ -380,14 +380,18 @@ fn the_enforcer_binary_and_the_in_process_launch_apply_the_same() {
 #[test]
 fn a_profile_with_errors_never_runs_the_app() {
     let env = Env::new();
+    // A key error, found while decoding, and a name error, found while resolving:
+    // both are reported, as `rampart lint` would.
     let p = env.profile(
         "bad.yaml",
-        "extends: default\nseccomp: {defaultActon: allow}\n",
+        "extends: default\nseccomp:\n  defaultActon: allow\n  syscalls: [{names: [opne], action: allow}]\n",
     );
     let marker = env.path("ran");
     let o = env.run(&p, &["write", &marker.display().to_string()]);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
-    assert!(text(&o).contains("unknown-key"), "{}", text(&o));
+    assert!(text(&o).contains("error[unknown-key]"), "{}", text(&o));
+    assert!(text(&o).contains("error[unknown-syscall]"), "{}", text(&o));
+    assert!(text(&o).contains("has errors"), "{}", text(&o));
     assert!(!Path::new(&marker).exists());
 }
 

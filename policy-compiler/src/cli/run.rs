@@ -303,10 +303,11 @@ fn prepare(
     };
     let (chain, diags) = resolve::load_chain_from(file.clone(), opts);
     if chain.is_empty() || diags.iter().any(|d| d.is_error()) {
-        for d in &diags {
-            eprint!("{}", diagnostic::render_text(d));
-        }
-        return Err(fail(format!("{what} has errors")));
+        // With the later stages' errors too, as `rampart lint` lists them.
+        return Err(report_failure(
+            pipeline::compile_file(file, opts).map_or_else(|e| e, |_| Failure::Diagnostics(diags)),
+            &what,
+        ));
     }
     let key = builtin_key.unwrap_or_else(|| {
         let texts: Vec<(String, String)> = chain
@@ -344,7 +345,7 @@ fn prepare(
             .map_err(|e| fail(format!("cannot allocate an MCS pair: {e}")))?;
         let policy = pipeline::compile_file(file, opts)
             .and_then(|c| c.policy(Some(&label)))
-            .map_err(report_failure)?;
+            .map_err(|e| report_failure(e, &what))?;
         let (blob_path, temp_blob) = temp_blob(args, state_dir, &policy)?;
         return Ok(Prepared {
             policy,
@@ -357,7 +358,7 @@ fn prepare(
 
     let policy = pipeline::compile_file(file, opts)
         .and_then(|c| c.policy(None))
-        .map_err(report_failure)?;
+        .map_err(|e| report_failure(e, &what))?;
     let blob_path = cache_dir.join(format!("{key}.blob"));
     let facts_json = serde_json::to_vec(&facts).map_err(|e| fail(format!("run facts: {e}")))?;
     // The blob first: a facts file is only ever next to a complete blob.
@@ -720,13 +721,14 @@ fn pod_profile(
     ))
 }
 
-fn report_failure(e: Failure) -> u8 {
+/// Prints why `what` (the profile, the pod's container) cannot run; the exit code.
+fn report_failure(e: Failure, what: &str) -> u8 {
     match e {
         Failure::Diagnostics(diags) => {
             for d in &diags {
                 eprint!("{}", diagnostic::render_text(d));
             }
-            fail("the profile cannot be compiled")
+            fail(format!("{what} has errors"))
         }
         other => fail(other),
     }
