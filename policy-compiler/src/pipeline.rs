@@ -37,7 +37,7 @@ pub enum Failure {
 
 /// Compiles a profile reference (`default`, `localhost/x.yaml`, a path).
 pub fn compile_reference(reference: &str, opts: &Options) -> Result<CompiledProfile, Failure> {
-    let file = ProfileRef::parse(reference)?.load(Path::new("."), opts.profiles_dir.as_deref())?;
+    let file = ProfileRef::parse(reference)?.load(Path::new(""), opts.profiles_dir.as_deref())?;
     compile_file(file, opts)
 }
 

@@ -67,7 +67,8 @@ impl ProfileRef {
     }
 
     /// Loads the referenced file. `base` is the directory relative paths start
-    /// from (the referring file's, or the working directory).
+    /// from: the referring file's, or `""` for the working directory (not `"."`,
+    /// so that messages name the file as the user wrote it).
     pub fn load(
         &self,
         base: &Path,
@@ -90,8 +91,6 @@ impl ProfileRef {
                 }
             },
             ProfileRef::Path(p) if p.is_absolute() => p.clone(),
-            // Relative to the working directory: named as the user wrote it.
-            ProfileRef::Path(p) if base == Path::new(".") => p.clone(),
             ProfileRef::Path(p) => base.join(p),
         };
         let io = |message: String| RefError::Io {

@@ -294,7 +294,7 @@ fn prepare(
         None => {
             let reference = args.security_profile.as_deref().unwrap_or("default");
             match rampart::reference::ProfileRef::parse(reference)
-                .and_then(|r| r.load(Path::new("."), opts.profiles_dir.as_deref()))
+                .and_then(|r| r.load(Path::new(""), opts.profiles_dir.as_deref()))
             {
                 Ok(f) => (f, format!("profile `{reference}`"), None),
                 Err(e) => return Err(fail(e)),
