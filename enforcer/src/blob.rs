@@ -15,7 +15,7 @@
 //!
 //! | tag | field | value |
 //! |---|---|---|
-//! | 1 | seccomp (optional) | records: 1 program (8-byte LE `sock_filter`s), 2 flags u8 (bit0 tsync, bit1 log, bit2 required) |
+//! | 1 | seccomp (optional) | records: 1 program (8-byte LE `sock_filter`s), 2 flags u8 (bit0 tsync, bit1 log, bit2 required), 3 compat gates (optional, not empty): arch u32, instruction index u16, each |
 //! | 2 | caps (optional) | 5 × u64 LE: bounding, permitted, effective, inheritable, ambient |
 //! | 3 | no_new_privs (required) | u8 0/1 |
 //! | 4 | user (optional) | uid u32, gid u32, then groups u32… |
@@ -33,14 +33,15 @@ use xxhash_rust::xxh64::xxh64;
 
 use crate::bpf::{ProgramError, SeccompProgram, SockFilter};
 use crate::policy::{
-    CapSets, Compatibility, CompiledPolicy, LandlockSpec, LandlockSpecParts, PathRule, PolicyError,
-    Scopes, SeccompSpec, SelinuxSpec, UserSpec,
+    CapSets, CompatGate, Compatibility, CompiledPolicy, LandlockSpec, LandlockSpecParts, PathRule,
+    PolicyError, Scopes, SeccompSpec, SelinuxSpec, UserSpec,
 };
 
 /// `RAMPART\0`.
 pub const MAGIC: [u8; 8] = *b"RAMPART\0";
 /// The only format version this enforcer reads and writes.
-pub const FORMAT_VERSION: u16 = 2;
+/// (3: the seccomp section's compat gates.)
+pub const FORMAT_VERSION: u16 = 3;
 /// Size of the fixed header before the body.
 pub const HEADER_LEN: usize = 8 + 2 + 4 + 8;
 /// Largest body accepted (a 4096-instruction program is 32 KiB; this leaves room).
@@ -60,6 +61,7 @@ mod tag {
 
     pub const SC_PROGRAM: u16 = 1;
     pub const SC_FLAGS: u16 = 2;
+    pub const SC_GATES: u16 = 3;
 
     pub const SE_PROCESS: u16 = 1;
     pub const SE_MOUNT: u16 = 2;
@@ -193,6 +195,14 @@ fn encode_body(p: &CompiledPolicy) -> Vec<u8> {
         put(&mut v, tag::SC_PROGRAM, &prog);
         let flags = u8::from(s.tsync) | u8::from(s.log) << 1 | u8::from(s.required) << 2;
         put(&mut v, tag::SC_FLAGS, &[flags]);
+        if !s.compat_gates.is_empty() {
+            let mut gates = Vec::with_capacity(s.compat_gates.len() * 6);
+            for g in &s.compat_gates {
+                gates.extend_from_slice(&g.arch.to_le_bytes());
+                gates.extend_from_slice(&g.at.to_le_bytes());
+            }
+            put(&mut v, tag::SC_GATES, &gates);
+        }
         put(&mut out, tag::SECCOMP, &v);
     }
     if let Some(c) = p.caps() {
@@ -570,9 +580,26 @@ fn decode_body_at(body: &[u8], base: usize) -> Result<CompiledPolicy, BlobError>
 
 fn decode_seccomp(v: Val<'_>) -> Result<SeccompSpec, BlobError> {
     let mut recs = Records::new(v, "seccomp", 0);
-    let (mut program, mut flags) = (None, None);
+    let (mut program, mut flags, mut compat_gates) = (None, None, Vec::new());
     while let Some(r) = recs.next()? {
         match r.tag {
+            tag::SC_GATES => {
+                // At most one per instruction; `build` checks where they point.
+                if r.val.bytes.is_empty() || r.val.bytes.len() / 6 > crate::bpf::MAX_INSNS {
+                    return Err(r.val.bad(
+                        "compat gates",
+                        format!("{} bytes: 1 to 4096 gates of 6 bytes", r.val.bytes.len()),
+                    ));
+                }
+                compat_gates = r
+                    .val
+                    .items(6, "compat gates (6 bytes each)")?
+                    .map(|c| CompatGate {
+                        arch: u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+                        at: u16::from_le_bytes([c[4], c[5]]),
+                    })
+                    .collect();
+            }
             tag::SC_PROGRAM => {
                 let insns = r
                     .val
@@ -615,6 +642,7 @@ fn decode_seccomp(v: Val<'_>) -> Result<SeccompSpec, BlobError> {
         tsync: f & 1 != 0,
         log: f & 2 != 0,
         required: f & 4 != 0,
+        compat_gates,
     })
 }
 
@@ -745,6 +773,7 @@ mod tests {
 
     fn program() -> SeccompProgram {
         SeccompProgram::new(vec![
+            crate::bpf::gate::OPEN,
             SockFilter::stmt(LD | W | ABS, 0),
             SockFilter::jump(JMP | JEQ | K, 83, 0, 1),
             SockFilter::stmt(RET | K, ret::ERRNO | 1),
@@ -760,6 +789,10 @@ mod tests {
                 tsync: true,
                 log: false,
                 required: true,
+                compat_gates: vec![CompatGate {
+                    arch: 0x4000_0003,
+                    at: 0,
+                }],
             })
             .caps(CapSets::new(0x4ff, 0x400, 0x400, 0x400, 0x400).unwrap())
             .no_new_privs(false)
@@ -831,6 +864,37 @@ mod tests {
         assert!(
             matches!(decode(&t), Err(BlobError::TrailingBytes { offset, .. }) if offset == b.len())
         );
+    }
+
+    #[test]
+    fn compat_gates_must_point_at_gates_and_are_never_empty() {
+        let b = encode(&full_policy());
+        // The gates record: tag 3, length 6, arch 0x40000003, index 0.
+        let rec = [3, 0, 6, 0, 0, 0, 3, 0, 0, 0x40, 0, 0];
+        let at = b.windows(rec.len()).position(|w| w == rec).unwrap();
+        let reseal = |bytes: &[u8]| seal(&bytes[HEADER_LEN..]);
+        // Index 1 is the `ld [nr]`, not a gate.
+        let mut moved = b.clone();
+        moved[at + 10] = 1;
+        let e = decode(&reseal(&moved)).unwrap_err();
+        assert!(
+            e.to_string().contains("compat gate 0 (arch 0x40000003)"),
+            "{e}"
+        );
+        // A closed gate is still a gate: a policy may be re-encoded after closing.
+        let mut p = full_policy();
+        assert!(p.close_compat_gate(0x4000_0003));
+        assert_eq!(decode(&encode(&p)).unwrap(), p);
+        assert!(!p.close_compat_gate(0xc000_003e));
+        // An empty record would not survive re-encoding: refused.
+        let mut empty = b[..at].to_vec();
+        empty.extend_from_slice(&[3, 0, 0, 0, 0, 0]);
+        empty.extend_from_slice(&b[at + rec.len()..]);
+        let seccomp_len =
+            u32::from_le_bytes(empty[HEADER_LEN + 2..HEADER_LEN + 6].try_into().unwrap());
+        empty[HEADER_LEN + 2..HEADER_LEN + 6].copy_from_slice(&(seccomp_len - 6).to_le_bytes());
+        let e = decode(&reseal(&empty)).unwrap_err();
+        assert!(e.to_string().contains("1 to 4096 gates"), "{e}");
     }
 
     #[test]

@@ -426,6 +426,45 @@ impl SeccompProgram {
     }
 }
 
+/// A *compat gate*: the instruction the compiler puts at the entry of a compat
+/// ABI's search tree (x86 on an x86_64 kernel, arm on arm64), right before its
+/// `ld [nr]`. When a filter is attached, the kernel runs it once per syscall
+/// number of its native and its compat ABI, knowing only `nr` and `arch`, to
+/// find the numbers it may allow without running the filter (the action
+/// cache). Open, the gate is `ja 0` and the emulation walks the compat tree as
+/// before. Closed, it is `ld [instruction_pointer]`: the emulation stops there
+/// (it cannot know that value), so the compat numbers are not cached, and the
+/// attach skips about a fifth of its work for the default filter. Both forms
+/// decide every syscall alike: the `ld [nr]` behind the gate overwrites `A`,
+/// the only thing either form changes.
+pub mod gate {
+    use super::{SockFilter, data, op};
+
+    pub const OPEN: SockFilter = SockFilter::jump(op::JMP | op::JA, 0, 0, 0);
+    pub const CLOSED: SockFilter = SockFilter::stmt(op::LD | op::W | op::ABS, data::IP_LO);
+    /// What must follow a gate.
+    pub const LOAD_NR: SockFilter = SockFilter::stmt(op::LD | op::W | op::ABS, data::NR);
+}
+
+impl SeccompProgram {
+    /// Whether instruction `at` is a compat gate, open or closed, followed by
+    /// `ld [nr]` (see [`gate`]).
+    pub fn is_gate(&self, at: usize) -> bool {
+        matches!(self.insns.get(at), Some(&i) if i == gate::OPEN || i == gate::CLOSED)
+            && self.insns.get(at + 1) == Some(&gate::LOAD_NR)
+    }
+
+    /// Closes the compat gate at `at`; returns false, changing nothing, when
+    /// there is no gate there. The program decides every syscall as before.
+    pub fn close_gate(&mut self, at: usize) -> bool {
+        if !self.is_gate(at) {
+            return false;
+        }
+        self.insns[at] = gate::CLOSED;
+        true
+    }
+}
+
 impl fmt::Debug for SeccompProgram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SeccompProgram({} instructions)", self.insns.len())
@@ -439,6 +478,29 @@ mod tests {
 
     fn ret_allow() -> SockFilter {
         SockFilter::stmt(RET | K, ret::ALLOW)
+    }
+
+    #[test]
+    fn a_gate_is_a_ja_0_or_its_closed_form_before_ld_nr() {
+        let ld_nr = gate::LOAD_NR;
+        let mut p = SeccompProgram::new(vec![
+            gate::OPEN,
+            ld_nr,
+            SockFilter::stmt(JMP | JA, 0),
+            ret_allow(),
+        ])
+        .unwrap();
+        assert!(p.is_gate(0));
+        // `ja 0` before a `ret`, and `ld [nr]` itself, are not gates.
+        assert!(!p.is_gate(2) && !p.is_gate(1) && !p.is_gate(9));
+        assert!(!p.close_gate(2));
+        assert_eq!(p.instructions()[2], SockFilter::stmt(JMP | JA, 0));
+        assert!(p.close_gate(0));
+        assert_eq!(p.instructions()[0], gate::CLOSED);
+        // Closed, it is still a gate (closing again changes nothing), and the
+        // program still passes the kernel's checks.
+        assert!(p.is_gate(0) && p.close_gate(0));
+        check(p.instructions()).unwrap();
     }
 
     #[test]

@@ -384,6 +384,7 @@ mod tests {
             tsync: false,
             log: false,
             required,
+            compat_gates: Vec::new(),
         }
     }
 

@@ -35,7 +35,7 @@ pub struct Launch<'a> {
 
 /// Applies `policy` to this process in the order of `apply` and executes the
 /// program. Returns only by exiting: the program never runs after a failed step.
-pub fn enforce_and_exec(policy: &CompiledPolicy, launch: &Launch, report: &mut Report) -> ! {
+pub fn enforce_and_exec(mut policy: CompiledPolicy, launch: &Launch, report: &mut Report) -> ! {
     if let Some(fd) = launch.userns_sync_fd
         && policy.keep_fds().contains(&fd)
     {
@@ -74,6 +74,17 @@ pub fn enforce_and_exec(policy: &CompiledPolicy, launch: &Launch, report: &mut R
             e.to_string(),
         )
     });
+    // The kernel's action cache for the compat ABI (x86 on x86_64) serves only
+    // 32-bit processes, and filling it is about a sixth of attaching the default
+    // filter: a 64-bit app gets the filter with that ABI's gate closed (it is
+    // decided the same way, without the cache). Best effort: an unreadable
+    // program, a script or a 32-bit one keeps the gate open.
+    if let Some(arch) = crate::policy::KERNEL_COMPAT_ARCH
+        && policy.has_compat_gate(arch)
+        && sys::is_elf64(exec.path())
+    {
+        policy.close_compat_gate(arch);
+    }
     let cwd = match launch
         .cwd
         .map(|c| CString::new(c.as_os_str().as_bytes()))
@@ -96,7 +107,7 @@ pub fn enforce_and_exec(policy: &CompiledPolicy, launch: &Launch, report: &mut R
         cwd: cwd.as_deref(),
         exec: &exec,
     };
-    let err = match apply(&mut kernel, policy, &opts, report) {
+    let err = match apply(&mut kernel, &policy, &opts, report) {
         Err(e) => e,
         Ok(()) => unreachable!("LinuxKernel::execve returns only on failure"),
     };

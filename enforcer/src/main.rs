@@ -275,7 +275,7 @@ fn run(args: Vec<OsString>) -> ! {
         proc_root: &proc_root,
         command: COMMAND,
     };
-    enforce_and_exec(&policy, &launch, &mut report)
+    enforce_and_exec(policy, &launch, &mut report)
 }
 
 #[cfg(test)]

@@ -107,6 +107,10 @@ pub enum PolicyError {
     BadKeepFd { fd: i32, reason: &'static str },
     #[error("keep_fds: {count} fds; at most {MAX_KEEP_FDS} are supported")]
     TooManyKeepFds { count: usize },
+    #[error(
+        "seccomp: compat gate {index} (arch 0x{arch:08x}) does not point at a gate followed by `ld [nr]` (instruction {at}), or the gates are not in strictly increasing order; recompile the policy"
+    )]
+    BadCompatGate { index: usize, arch: u32, at: u16 },
 }
 
 /// `seccomp(SECCOMP_SET_MODE_FILTER)` with the program and its flags.
@@ -121,7 +125,31 @@ pub struct SeccompSpec {
     /// When the kernel has no seccomp at all: `true` fails closed, `false` reports
     /// "not applied" and runs the program anyway. Any other failure is always fatal.
     pub required: bool,
+    /// The program's compat gates (see [`crate::bpf::gate`]), by instruction
+    /// index; [`PolicyBuilder::build`] checks each one.
+    pub compat_gates: Vec<CompatGate>,
 }
+
+/// Where the search tree of a compat ABI starts: the gate that
+/// [`CompiledPolicy::close_compat_gate`] closes for a 64-bit app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CompatGate {
+    /// The ABI's `AUDIT_ARCH_*` token.
+    pub arch: u32,
+    /// The gate's instruction index.
+    pub at: u16,
+}
+
+/// The `AUDIT_ARCH_*` token of the running kernel's compat ABI
+/// (`SECCOMP_ARCH_COMPAT`): the second ABI whose numbers the kernel's action
+/// cache emulates when a filter is attached.
+pub const KERNEL_COMPAT_ARCH: Option<u32> = if cfg!(target_arch = "x86_64") {
+    Some(0x4000_0003) // AUDIT_ARCH_I386
+} else if cfg!(target_arch = "aarch64") {
+    Some(0x4000_0028) // AUDIT_ARCH_ARM
+} else {
+    None
+};
 
 /// The five capability sets as bitmasks (`1 << CAP_*`).
 ///
@@ -614,6 +642,28 @@ impl CompiledPolicy {
     pub fn keep_fds(&self) -> &[i32] {
         &self.keep_fds
     }
+
+    /// Whether the filter has a compat gate for `arch`.
+    pub fn has_compat_gate(&self, arch: u32) -> bool {
+        self.seccomp
+            .as_ref()
+            .is_some_and(|s| s.compat_gates.iter().any(|g| g.arch == arch))
+    }
+
+    /// Closes the filter's gate for `arch` (see [`crate::bpf::gate`]): when
+    /// attached, the filter costs the kernel less, and the action cache does
+    /// not cover that ABI's numbers. Every syscall is decided as before.
+    /// Returns whether a gate was closed.
+    pub fn close_compat_gate(&mut self, arch: u32) -> bool {
+        let Some(s) = self.seccomp.as_mut() else {
+            return false;
+        };
+        let mut closed = false;
+        for g in s.compat_gates.iter().filter(|g| g.arch == arch) {
+            closed |= s.program.close_gate(usize::from(g.at));
+        }
+        closed
+    }
 }
 
 /// Builds a [`CompiledPolicy`]; [`PolicyBuilder::build`] checks what spans fields.
@@ -673,6 +723,19 @@ impl PolicyBuilder {
         }
         fds.sort_unstable();
         fds.dedup();
+        if let Some(s) = &self.policy.seccomp {
+            let mut last = None;
+            for (index, g) in s.compat_gates.iter().enumerate() {
+                if !s.program.is_gate(usize::from(g.at)) || last.is_some_and(|l| l >= g.at) {
+                    return Err(PolicyError::BadCompatGate {
+                        index,
+                        arch: g.arch,
+                        at: g.at,
+                    });
+                }
+                last = Some(g.at);
+            }
+        }
         Ok(self.policy)
     }
 }
@@ -680,6 +743,57 @@ impl PolicyBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compat_gates_are_checked_and_closed_by_arch() {
+        use crate::bpf::{SockFilter, gate, op, ret};
+        let program = SeccompProgram::new(vec![
+            gate::OPEN,
+            gate::LOAD_NR,
+            gate::OPEN,
+            gate::LOAD_NR,
+            SockFilter::stmt(op::RET | op::K, ret::ALLOW),
+        ])
+        .unwrap();
+        let with = |gates: &[(u32, u16)]| {
+            CompiledPolicy::builder()
+                .seccomp(SeccompSpec {
+                    program: program.clone(),
+                    tsync: false,
+                    log: false,
+                    required: true,
+                    compat_gates: gates
+                        .iter()
+                        .map(|&(arch, at)| CompatGate { arch, at })
+                        .collect(),
+                })
+                .build()
+        };
+        // Not a gate, out of range, or out of order: refused.
+        for bad in [
+            &[(1, 1)][..],
+            &[(1, 5)],
+            &[(1, 2), (2, 0)],
+            &[(1, 0), (2, 0)],
+        ] {
+            assert!(
+                matches!(with(bad), Err(PolicyError::BadCompatGate { .. })),
+                "{bad:?}"
+            );
+        }
+        let mut p = with(&[(1, 0), (2, 2)]).unwrap();
+        assert!(p.has_compat_gate(2) && !p.has_compat_gate(3));
+        assert!(p.close_compat_gate(2));
+        let insns = p.seccomp().unwrap().program.instructions();
+        assert_eq!((insns[0], insns[2]), (gate::OPEN, gate::CLOSED));
+        assert!(!p.close_compat_gate(3));
+        assert!(
+            !CompiledPolicy::builder()
+                .build()
+                .unwrap()
+                .close_compat_gate(2)
+        );
+    }
 
     /// The enforcer's own name table (it does not link the `caps` crate) says
     /// what `caps`, and so the compiler, says.

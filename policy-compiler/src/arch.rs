@@ -334,6 +334,17 @@ impl Arch {
         }
     }
 
+    /// The 64-bit kernel architecture whose compat ABI this is
+    /// (`SECCOMP_ARCH_COMPAT`): the kernel's action cache emulates a filter for
+    /// this ABI's numbers too when it runs on that kernel.
+    pub fn compat_of(self) -> Option<Arch> {
+        match self {
+            Arch::X86 => Some(Arch::X86_64),
+            Arch::Arm => Some(Arch::Aarch64),
+            _ => None,
+        }
+    }
+
     /// `native` as Docker's `archMap` expands it: the host ABI and its compat ABIs.
     pub fn with_compat(self) -> Vec<Arch> {
         match self {

@@ -411,20 +411,23 @@ pub fn seed_blobs() -> Vec<(String, Vec<u8>)> {
     use rampart_enforce::blob::encode;
     use rampart_enforce::bpf::{SeccompProgram, SockFilter, op::*, ret};
     use rampart_enforce::policy::{
-        Compatibility, CompiledPolicy, LandlockSpec, LandlockSpecParts, PathRule, Scopes,
-        SeccompSpec, fs_access,
+        CompatGate, Compatibility, CompiledPolicy, LandlockSpec, LandlockSpecParts, PathRule,
+        Scopes, SeccompSpec, fs_access,
     };
 
     // A small hand-written filter stands in for the compiled one: the blob
     // format does not look inside the program.
+    // x86_64 → 4, i386 → 3 (its compat gate), else kill.
     let program = SeccompProgram::new(vec![
         SockFilter::stmt(LD | W | ABS, 4),
-        SockFilter::jump(JMP | JEQ | K, Arch::X86_64.audit_arch(), 1, 0),
-        SockFilter::stmt(RET | K, ret::KILL_PROCESS),
+        SockFilter::jump(JMP | JEQ | K, Arch::X86_64.audit_arch(), 2, 0),
+        SockFilter::jump(JMP | JEQ | K, Arch::X86.audit_arch(), 0, 5),
+        rampart_enforce::bpf::gate::OPEN,
         SockFilter::stmt(LD | W | ABS, 0),
         SockFilter::jump(JMP | JEQ | K, 83, 0, 1),
         SockFilter::stmt(RET | K, ret::ERRNO | 1),
         SockFilter::stmt(RET | K, ret::ALLOW),
+        SockFilter::stmt(RET | K, ret::KILL_PROCESS),
     ])
     .expect("valid seed program");
     let spec = SeccompSpec {
@@ -432,6 +435,10 @@ pub fn seed_blobs() -> Vec<(String, Vec<u8>)> {
         tsync: true,
         log: false,
         required: true,
+        compat_gates: vec![CompatGate {
+            arch: Arch::X86.audit_arch(),
+            at: 3,
+        }],
     };
     let mut out = vec![(
         "empty".to_string(),

@@ -79,6 +79,7 @@ impl CompiledProfile {
             tsync: self.resolved.seccomp.tsync,
             log: self.resolved.seccomp.log,
             required: true,
+            compat_gates: f.gates.clone(),
         });
         lower::build_policy(&self.resolved, seccomp, allocated_label).map_err(Failure::Diagnostics)
     }

@@ -65,6 +65,7 @@ fn seccomp(program: SeccompProgram) -> SeccompSpec {
         tsync: false,
         log: false,
         required: true,
+        compat_gates: Vec::new(),
     }
 }
 
@@ -818,6 +819,94 @@ fn the_program_gets_the_enforcers_environment_unchanged() {
         b"RAMPART_TEST_B=caf\xe9 = \x01two=signs",
     ];
     assert_eq!(got, want);
+}
+
+/// The instructions of the filter attached to `pid`, once it has one.
+fn attached_filter(pid: u32) -> Vec<SockFilter> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l == "Seccomp:\t2")
+    {
+        assert!(std::time::Instant::now() < deadline, "no filter on {pid}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let out = Command::new(PROBE)
+        .args(["seccomp-filter", &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<u32> = l
+                .split(' ')
+                .map(|x| u32::from_str_radix(x, 16).unwrap())
+                .collect();
+            SockFilter::jump(f[0] as u16, f[3], f[1] as u8, f[2] as u8)
+        })
+        .collect()
+}
+
+/// A 64-bit app gets the filter with its compat gate closed (the kernel then
+/// skips emulating it for the i386 numbers); a script, which may start
+/// anything, keeps it open. The filter read back from the kernel is the
+/// policy's, with only the gate's instruction changed.
+#[test]
+fn a_64_bit_app_gets_the_compat_gate_closed_and_a_script_keeps_it_open() {
+    require_root();
+    use rampart_enforce::bpf::gate;
+    const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+    // arch x86_64 → 4 (`ld [nr]`), i386 → 3 (the gate), else kill.
+    let program = SeccompProgram::new(vec![
+        SockFilter::stmt(LD | W | ABS, data::ARCH),
+        SockFilter::jump(JMP | JEQ | K, AUDIT_ARCH_X86_64, 2, 0),
+        SockFilter::jump(JMP | JEQ | K, AUDIT_ARCH_I386, 0, 3),
+        gate::OPEN,
+        gate::LOAD_NR,
+        SockFilter::stmt(RET | K, ret::ALLOW),
+        SockFilter::stmt(RET | K, ret::KILL_PROCESS),
+    ])
+    .unwrap();
+    let policy = CompiledPolicy::builder()
+        .seccomp(SeccompSpec {
+            compat_gates: vec![CompatGate {
+                arch: AUDIT_ARCH_I386,
+                at: 3,
+            }],
+            ..seccomp(program.clone())
+        })
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let blob_path = dir.path().join("policy.bin");
+    std::fs::write(&blob_path, blob::encode(&policy)).unwrap();
+    let script = dir.path().join("app.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let attached = |app: &[&std::ffi::OsStr]| {
+        let mut child = Command::new(enforcer_bin())
+            .arg("--policy")
+            .arg(&blob_path)
+            .arg("--")
+            .args(app)
+            .spawn()
+            .unwrap();
+        let f = attached_filter(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        f
+    };
+    let mut closed = program.instructions().to_vec();
+    closed[3] = gate::CLOSED;
+    assert_eq!(attached(&["sleep".as_ref(), "30".as_ref()]), closed);
+    assert_eq!(attached(&[script.as_os_str()]), program.instructions());
 }
 
 #[test]

@@ -239,6 +239,7 @@ fn the_kernel_does_what_the_simulator_predicts() {
                 tsync: false,
                 log: false,
                 required: true,
+                compat_gates: Vec::new(),
             })
             .build()
             .unwrap();

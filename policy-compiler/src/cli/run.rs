@@ -175,6 +175,7 @@ fn default_dir(kind: &str) -> PathBuf {
 fn cache_key(texts: &[(String, String)], opts: &Options) -> String {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(rampart_enforce::blob::FORMAT_VERSION.to_le_bytes());
     h.update(rampart::builtin::FINGERPRINT.to_le_bytes());
     for (name, text) in texts {
         h.update(name.as_bytes());
@@ -600,8 +601,10 @@ fn spawn_in_process(
         proc_root: &proc_root,
         command: "rampart run",
     };
-    rampart_enforce::sys::fork_child(|| enforce_and_exec(policy, &launch, &mut Report::new(None)))
-        .map_err(|e| format!("cannot start the app: {e}"))
+    rampart_enforce::sys::fork_child(|| {
+        enforce_and_exec(policy.clone(), &launch, &mut Report::new(None))
+    })
+    .map_err(|e| format!("cannot start the app: {e}"))
 }
 
 /// Runs the `rampart-enforce` binary at `enforcer` on the policy file (`--enforcer`).

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use rampart_enforce::bpf::{SockFilter, op, ret};
+use rampart_enforce::bpf::{self, SockFilter, op, ret};
 
 use super::ir::{FilterIr, OriginId};
 use crate::arch::{Arch, X32_SYSCALL_BIT};
@@ -216,7 +216,16 @@ pub fn disasm(
             }
             c if c == JMP | JA => {
                 flow.push((target(pc, k as usize), st));
-                format!("ja   {}", lbl(target(pc, k as usize)))
+                let gate = k == 0 && insns.get(pc + 1) == Some(&bpf::gate::LOAD_NR);
+                format!(
+                    "ja   {}{}",
+                    lbl(target(pc, k as usize)),
+                    if gate {
+                        "  ; compat gate: closed for a 64-bit app by rampart-enforce"
+                    } else {
+                        ""
+                    }
+                )
             }
             c if c & 0x07 == JMP => {
                 let name = match c & 0xf0 {

@@ -31,6 +31,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rampart_enforce::bpf::{self, SeccompProgram, SockFilter, data, op};
+use rampart_enforce::policy::CompatGate;
 
 use super::ir::{Action, ArchIr, Cmp, CmpOp, Cond, FilterIr, OriginId, Width};
 use crate::arch::{Arch, X32_SYSCALL_BIT};
@@ -41,6 +42,8 @@ pub struct Emitted {
     pub program: SeccompProgram,
     /// Same length as the program: the origin of each instruction, if any.
     pub origins: Vec<Option<OriginId>>,
+    /// The compat gates (see [`bpf::gate`]), in program order.
+    pub gates: Vec<CompatGate>,
 }
 
 /// One origin's share of an oversized filter.
@@ -108,11 +111,14 @@ enum P {
         jf: Tgt,
     },
     Ja(Tgt),
+    /// A compat gate for this `AUDIT_ARCH_*` token, open (`ja 0`, see
+    /// [`bpf::gate`]): the enforcer closes it for a 64-bit app.
+    Gate(u32),
 }
 
 impl P {
     fn falls_through(&self) -> bool {
-        matches!(self, P::Label(_) | P::Load { .. } | P::And(_))
+        matches!(self, P::Label(_) | P::Load { .. } | P::And(_) | P::Gate(_))
     }
     fn targets(&self) -> Vec<Tgt> {
         match *self {
@@ -299,6 +305,8 @@ fn optimize(code: &mut Code, entry_state: AState) {
                     state = Some(AState::Unknown);
                 }
             }
+            // Closed, a gate loads another word: the `ld [nr]` behind it stays.
+            P::Gate(_) => state = Some(AState::Unknown),
             P::Load { off, mask } => {
                 let target = match mask {
                     Some(m) => AState::Masked(off, m),
@@ -359,7 +367,7 @@ fn measure(code: &Code) -> (u32, u32) {
                 label_dist[l] = Some(dist[i + 1]);
                 dist[i + 1]
             }
-            P::Load { .. } | P::And(_) => p.real_len() as u32 + dist[i + 1],
+            P::Load { .. } | P::And(_) | P::Gate(_) => p.real_len() as u32 + dist[i + 1],
             P::Jmp { jt, jf, .. } => 1 + cost(jt, &label_dist).max(cost(jf, &label_dist)),
             P::Ja(t) => 1 + cost(t, &label_dist),
         };
@@ -1837,13 +1845,28 @@ impl<'a> Gen<'a> {
         if trees.is_empty() {
             self.code.push(P::Ja(Tgt::R(bad)), None);
         }
-        for (i, (_, segs, node)) in trees.iter().enumerate() {
+        // A compat ABI's tree gets a gate when its 64-bit kernel's own ABI is
+        // in the filter too: the kernel that emulates both is that one.
+        let gated: Vec<u32> = ir
+            .arches
+            .iter()
+            .filter(|a| {
+                a.arch
+                    .compat_of()
+                    .is_some_and(|k| ir.arches.iter().any(|b| b.arch == k))
+            })
+            .map(|a| a.arch.audit_arch())
+            .collect();
+        for (i, (tok, segs, node)) in trees.iter().enumerate() {
             self.code.place(entries[i]);
             let needs_nr = match node {
                 Node::Leaf(s) => matches!(self.leaves[segs[*s].leaf], Leaf::Guard { .. }),
                 _ => true,
             };
             if needs_nr {
+                if gated.contains(tok) {
+                    self.code.push(P::Gate(*tok), None);
+                }
                 self.code.push(
                     P::Load {
                         off: data::NR,
@@ -1999,6 +2022,10 @@ fn is_cond_jump(code: u16) -> bool {
     code & 0x07 == op::JMP && code & 0xf0 != op::JA
 }
 
+/// The offset a gate carries through layout: no real load uses it (offsets are
+/// below 64), and layout moves no instruction past another.
+const GATE_MARK: u32 = u32::MAX;
+
 fn lower(code: &Code) -> (Vec<Entry>, usize) {
     let mut out = Vec::new();
     let mut rets: BTreeSet<u32> = BTreeSet::new();
@@ -2026,6 +2053,8 @@ fn lower(code: &Code) -> (Vec<Entry>, usize) {
                 }
             }
             P::And(m) => out.push(r(op::ALU | op::AND | op::K, m, o)),
+            // Laid out as a plain load, then opened by `emit` (see `GATE_MARK`).
+            P::Gate(_) => out.push(r(op::LD | op::W | op::ABS, GATE_MARK, o)),
             P::Jmp { op: c, k, jt, jf } => out.push(Entry::I(Real {
                 code: c,
                 k,
@@ -2237,12 +2266,33 @@ pub fn emit(ir: &FilterIr) -> Result<Emitted, EmitError> {
             .collect();
         return Err(too_large(ir, &origins));
     }
-    let (insns, origins) = layout(entries, next_label)?;
+    let (mut insns, origins) = layout(entries, next_label)?;
     if insns.len() > bpf::MAX_INSNS {
         return Err(too_large(ir, &origins));
     }
+    // The gates, in program order as emitted.
+    let tokens = code.items.iter().filter_map(|(p, _)| match p {
+        P::Gate(t) => Some(*t),
+        _ => None,
+    });
+    let marks: Vec<usize> = (0..insns.len())
+        .filter(|&i| insns[i].code == op::LD | op::W | op::ABS && insns[i].k == GATE_MARK)
+        .collect();
+    let mut gates = Vec::with_capacity(marks.len());
+    for (at, arch) in marks.into_iter().zip(tokens) {
+        insns[at] = bpf::gate::OPEN;
+        gates.push(CompatGate {
+            arch,
+            // Below MAX_INSNS (checked above), so it fits.
+            at: at as u16,
+        });
+    }
     let program = SeccompProgram::new(insns)?;
-    Ok(Emitted { program, origins })
+    Ok(Emitted {
+        program,
+        origins,
+        gates,
+    })
 }
 
 fn too_large(ir: &FilterIr, origins: &[Option<OriginId>]) -> EmitError {

@@ -16,6 +16,7 @@ pub mod verify;
 mod tests;
 
 use rampart_enforce::bpf::SeccompProgram;
+use rampart_enforce::policy::CompatGate;
 use serde::Serialize;
 
 pub use emit::{EmitError, Emitted};
@@ -30,6 +31,8 @@ pub struct Compiled {
     pub program: SeccompProgram,
     /// Per instruction: the rule it implements, if any.
     pub origins: Vec<Option<OriginId>>,
+    /// The compat gates, in program order (see `rampart_enforce::bpf::gate`).
+    pub gates: Vec<CompatGate>,
     pub stats: Stats,
     pub verification: VerifyReport,
 }
@@ -67,7 +70,11 @@ pub enum CompileError {
 /// Emits the filter, proves it equal to the IR by simulation, and measures it.
 /// On a verification mismatch nothing is returned but the error.
 pub fn compile(ir: &FilterIr) -> Result<Compiled, CompileError> {
-    let Emitted { program, origins } = emit::emit(ir)?;
+    let Emitted {
+        program,
+        origins,
+        gates,
+    } = emit::emit(ir)?;
     // One vector set and one run per vector serve both the proof and the
     // statistics (the same vectors `verify` and `stats::measure` would build).
     let insns = program.instructions();
@@ -79,6 +86,7 @@ pub fn compile(ir: &FilterIr) -> Result<Compiled, CompileError> {
     Ok(Compiled {
         program,
         origins,
+        gates,
         stats,
         verification,
     })

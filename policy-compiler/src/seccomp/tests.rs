@@ -925,6 +925,73 @@ fn action_cache_sees_every_unconditional_allow_of_the_whole_profile() {
     ));
 }
 
+/// The compat gate of the 3-arch profile: one, for x86, where the dispatch
+/// enters the x86 tree; closed, it decides everything as before, and the
+/// kernel's action cache then skips x86 (and only x86).
+#[test]
+fn the_x86_tree_has_a_compat_gate_that_only_turns_its_cache_off() {
+    use rampart_enforce::bpf::gate;
+    let p = docker::load_default(&[Arch::X86_64, Arch::X86, Arch::X32], false);
+    let ir = p.to_ir();
+    let c = compile(&ir).expect("compiles");
+    assert_eq!(c.gates.len(), 1, "{:?}", c.gates);
+    let g = c.gates[0];
+    let insns = c.program.instructions();
+    assert_eq!(g.arch, I386);
+    // The dispatch: `ld [arch]`, `jeq` per token; the I386 one jumps to the gate.
+    let entry = (1..insns.len())
+        .take_while(|&i| insns[i].code == op::JMP | op::JEQ | op::K)
+        .find(|&i| insns[i].k == I386)
+        .map(|i| i + 1 + usize::from(insns[i].jt));
+    assert_eq!(entry, Some(usize::from(g.at)));
+    assert_eq!(insns[usize::from(g.at)], gate::OPEN);
+
+    let mut closed = c.program.clone();
+    assert!(closed.close_gate(usize::from(g.at)));
+    verify_insns(&ir, closed.instructions()).expect("the closed program is proven too");
+    let open = measure_insns(&ir, insns);
+    let shut = measure_insns(&ir, closed.instructions());
+    for (a, b) in open.arches.iter().zip(&shut.arches) {
+        if a.arch == "x86" {
+            assert!(
+                a.cacheable > 250 && b.cacheable == 0,
+                "{} → {}",
+                a.cacheable,
+                b.cacheable
+            );
+            // Stopped at the gate: `ld [arch]`, two `jeq`, the gate.
+            assert_eq!(
+                b.cache_emulation_steps,
+                4 * (Arch::X86.table().max_nr() as usize + 1)
+            );
+            assert!(a.cache_emulation_steps > 2 * b.cache_emulation_steps);
+        } else {
+            assert_eq!(
+                (a.cacheable, a.cache_emulation_steps),
+                (b.cacheable, b.cache_emulation_steps)
+            );
+        }
+        assert_eq!(a.worst_case, b.worst_case);
+    }
+}
+
+#[test]
+fn compat_gates_go_where_the_kernel_emulates_a_compat_abi() {
+    let gated = |arches: &[Arch]| -> Vec<u32> {
+        let ir = filter(arches.iter().map(|&a| arch_ir(a, vec![])).collect());
+        compile(&ir).unwrap().gates.iter().map(|g| g.arch).collect()
+    };
+    assert_eq!(gated(&[Arch::X86_64, Arch::X86]), vec![I386]);
+    assert_eq!(
+        gated(&[Arch::Aarch64, Arch::Arm]),
+        vec![Arch::Arm.audit_arch()]
+    );
+    // x86 alone may be an i386 kernel's native ABI; x32 is never emulated.
+    assert!(gated(&[Arch::X86]).is_empty());
+    assert!(gated(&[Arch::X86_64, Arch::X32]).is_empty());
+    assert!(gated(&[Arch::Arm, Arch::X86_64]).is_empty());
+}
+
 #[test]
 fn disassembly_names_things() {
     let p = docker::load_default(&[Arch::X86_64, Arch::X86], false);
@@ -1086,6 +1153,17 @@ proptest! {
         };
         let insns = c.program.instructions();
         prop_assert!(super::verify::vectors(&ir, Some(insns)) == plain_vectors(&ir, insns));
+        // With its compat gates closed (as the enforcer does for a 64-bit app),
+        // the program is proven equal to the IR too.
+        if !c.gates.is_empty() {
+            let mut closed = c.program.clone();
+            for g in &c.gates {
+                prop_assert!(closed.close_gate(usize::from(g.at)));
+            }
+            if let Err(e) = verify_insns(&ir, closed.instructions()) {
+                panic!("closed gates: {e}");
+            }
+        }
         // Random vectors on top of the verifier's boundary set.
         let sim = Simulator::new(c.program.instructions()).expect("runs");
         let mut s = seed | 1;

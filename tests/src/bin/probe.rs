@@ -27,6 +27,9 @@
 //!                          instructions, then raw `struct sock_filter`s, host
 //!                          order; repeated), whether the kernel attaches it as a
 //!                          seccomp filter: one line each, `ok` or `errno=E`
+//!   seccomp-filter PID     the first seccomp filter attached to process PID
+//!                          (ptrace attach, PTRACE_SECCOMP_GET_FILTER, detach):
+//!                          one `code jt jf k` line per instruction, in hex
 //! Launchers (exec the command after `--`):
 //!   leak-fd N PATH -- CMD…       open PATH (a dir read-only, a file read-write,
 //!                                created) as fd N without close-on-exec
@@ -60,6 +63,36 @@ fn exec_rest(rest: &[String]) -> ! {
     let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
     eprintln!("probe: exec {}: {err}", cmd[0]);
     std::process::exit(99);
+}
+
+/// The oldest filter of `pid`, read as its tracer. Panics on any failure.
+fn attached_filter(pid: libc::pid_t) -> Vec<libc::sock_filter> {
+    const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+    // SAFETY: PTRACE_ATTACH takes no pointers.
+    let r = unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) };
+    assert_eq!(r, 0, "ptrace attach {pid}: errno {}", errno());
+    let mut st = 0;
+    // SAFETY: waitpid writes the status into the live `st`.
+    let w = unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+    assert_eq!(w, pid, "waitpid: errno {}", errno());
+    let mut buf = vec![
+        libc::sock_filter {
+            code: 0,
+            jt: 0,
+            jf: 0,
+            k: 0
+        };
+        4096
+    ];
+    // SAFETY: the tracee is stopped; the kernel writes at most the filter's
+    // length (≤ 4096 instructions, BPF_MAXINSNS) into `buf`, which holds 4096.
+    let n = unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, buf.as_mut_ptr()) };
+    let e = errno();
+    // SAFETY: PTRACE_DETACH with signal 0 takes no pointers.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+    assert!(n > 0, "PTRACE_SECCOMP_GET_FILTER: errno {e}");
+    buf.truncate(n as usize);
+    buf
 }
 
 fn raw_syscall(nr: i64, a: &[u64]) -> (i64, i32) {
@@ -517,6 +550,11 @@ fn main() {
                     Err(e) => println!("errno={e}"),
                 }
                 rest = next;
+            }
+        }
+        "seccomp-filter" => {
+            for i in attached_filter(num(a(1)) as libc::pid_t) {
+                println!("{:04x} {:02x} {:02x} {:08x}", i.code, i.jt, i.jf, i.k);
             }
         }
         other => {
