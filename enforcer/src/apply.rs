@@ -346,7 +346,12 @@ fn confine(
 
     match policy.seccomp() {
         Some(s) if s.required || features.seccomp => {
-            report.pending(Step::Seccomp);
+            let detail = s.compat_gate_closed().then(|| {
+                "compat gate closed for a 64-bit program: the i386 numbers are decided \
+                 without the kernel's action cache"
+                    .to_owned()
+            });
+            report.push(Step::Seccomp, Status::Pending, detail, Vec::new());
             for &st in later {
                 report.pending(st);
             }

@@ -497,6 +497,43 @@ mod tests {
     }
 
     /// Best-effort mechanisms the host lacks are still reported as not applied,
+    /// The report says when the filter goes in with its compat gate closed.
+    #[test]
+    fn a_closed_compat_gate_is_reported_with_the_filter() {
+        use crate::bpf::gate;
+        use crate::policy::CompatGate;
+        let gated = |close: bool| {
+            let program = SeccompProgram::new(vec![
+                gate::OPEN,
+                gate::LOAD_NR,
+                SockFilter::stmt(op::RET | op::K, ret::ALLOW),
+            ])
+            .unwrap();
+            let mut p = CompiledPolicy::builder()
+                .seccomp(SeccompSpec {
+                    program,
+                    compat_gates: vec![CompatGate { arch: 7, at: 0 }],
+                    ..seccomp_spec(true)
+                })
+                .build()
+                .unwrap();
+            if close {
+                assert!(p.close_compat_gate(7));
+            }
+            let (r, report) = run(&mut RecordingKernel::default(), &p, None);
+            r.unwrap();
+            let ev = report
+                .events()
+                .iter()
+                .find(|e| e.step == Step::Seccomp && e.status == Status::Pending)
+                .cloned()
+                .unwrap();
+            ev.detail
+        };
+        assert!(gated(true).unwrap().contains("compat gate closed"));
+        assert_eq!(gated(false), None);
+    }
+
     /// with the same messages, when they were probed.
     #[test]
     fn probed_mechanisms_the_host_lacks_are_reported_as_before() {

@@ -130,6 +130,15 @@ pub struct SeccompSpec {
     pub compat_gates: Vec<CompatGate>,
 }
 
+impl SeccompSpec {
+    /// Whether one of the program's compat gates is closed.
+    pub fn compat_gate_closed(&self) -> bool {
+        self.compat_gates.iter().any(|g| {
+            self.program.instructions().get(usize::from(g.at)) == Some(&crate::bpf::gate::CLOSED)
+        })
+    }
+}
+
 /// Where the search tree of a compat ABI starts: the gate that
 /// [`CompiledPolicy::close_compat_gate`] closes for a 64-bit app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

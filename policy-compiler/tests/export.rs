@@ -938,3 +938,46 @@ fn out_dir_compiles_a_directory_deterministically() {
         one.stdout
     );
 }
+
+/// Every output of `rampart compile` shows the same compat gate: the JSON
+/// summary's index is where the raw program has its `ja 0` before `ld [nr]`,
+/// where `disasm` marks it and what the blob tells the enforcer (`default`
+/// compiles for the host: x86 is the compat ABI of x86_64).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn every_format_places_the_compat_gate_alike() {
+    use rampart_enforce::bpf::{SockFilter, gate};
+    let compile = |format: &str| -> Vec<u8> {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(["compile", "default", "--format", format])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let json: Value = serde_json::from_slice(&compile("json")).unwrap();
+    let gates = json["summary"]["compat_gates"].as_array().unwrap();
+    assert_eq!(gates.len(), 1, "{gates:?}");
+    assert_eq!(gates[0]["arch"], "x86");
+    let at = gates[0]["at"].as_u64().unwrap() as usize;
+
+    let raw = SockFilter::parse_raw(&compile("bpf"));
+    assert_eq!((raw[at], raw[at + 1]), (gate::OPEN, gate::LOAD_NR));
+    let disasm = String::from_utf8(compile("disasm")).unwrap();
+    let line = disasm
+        .lines()
+        .find(|l| l.starts_with(&format!("L{at:04}:")))
+        .unwrap();
+    assert!(line.contains("compat gate"), "{line}");
+
+    let policy = rampart_enforce::blob::decode(&compile("blob")).unwrap();
+    let spec = policy.seccomp().unwrap();
+    assert_eq!(spec.program.instructions(), &raw[..]);
+    assert_eq!(
+        spec.compat_gates,
+        [rampart_enforce::policy::CompatGate {
+            arch: Arch::X86.audit_arch(),
+            at: at as u16,
+        }]
+    );
+}

@@ -15,6 +15,9 @@
 //!    `ld [nr]`, `ld [arch]`, `jeq/jge/jset #k`, `ja` and `ret #k` sit on the path
 //!    to a number-only decision, so every unconditional ALLOW stays
 //!    constant-ALLOW for the kernel's action cache.
+//!    A compat ABI's tree (x86 beside x86_64, arm beside aarch64) starts with
+//!    a compat gate, `ja 0` before its `ld [nr]` (see `bpf::gate`), which the
+//!    enforcer closes for a 64-bit app.
 //! 3. On x86_64, the segments that contain x32 numbers (bit 30) end in
 //!    `jset #0x40000000`: x32 numbers go to the x32 tree when x32 is requested and
 //!    to the bad-arch action otherwise; they never reach an x86_64 decision.

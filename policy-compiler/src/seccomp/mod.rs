@@ -48,6 +48,17 @@ impl Compiled {
         CompileSummary {
             stats: &self.stats,
             verification: &self.verification,
+            compat_gates: self
+                .gates
+                .iter()
+                .map(|g| GateSummary {
+                    arch: crate::arch::Arch::ALL
+                        .into_iter()
+                        .find(|a| a.audit_arch() == g.arch)
+                        .map_or("?", |a| a.name()),
+                    at: g.at,
+                })
+                .collect(),
         }
     }
 }
@@ -57,6 +68,16 @@ impl Compiled {
 pub struct CompileSummary<'a> {
     pub stats: &'a Stats,
     pub verification: &'a VerifyReport,
+    /// Where the program's compat gates are (`rampart-enforce` closes them for
+    /// a 64-bit app).
+    pub compat_gates: Vec<GateSummary>,
+}
+
+/// A compat gate: the ABI whose tree it opens, and its instruction index.
+#[derive(Clone, Debug, Serialize)]
+pub struct GateSummary {
+    pub arch: &'static str,
+    pub at: u16,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
