@@ -434,7 +434,7 @@ impl SeccompProgram {
 /// cache). Open, the gate is `ja 0` and the emulation walks the compat tree as
 /// before. Closed, it is `ld [instruction_pointer]`: the emulation stops there
 /// (it cannot know that value), so the compat numbers are not cached, and the
-/// attach skips about a fifth of its work for the default filter. Both forms
+/// attach skips about a sixth of its work for the default filter. Both forms
 /// decide every syscall alike: the `ld [nr]` behind the gate overwrites `A`,
 /// the only thing either form changes.
 pub mod gate {

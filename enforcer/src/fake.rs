@@ -496,7 +496,6 @@ mod tests {
         }
     }
 
-    /// Best-effort mechanisms the host lacks are still reported as not applied,
     /// The report says when the filter goes in with its compat gate closed.
     #[test]
     fn a_closed_compat_gate_is_reported_with_the_filter() {
@@ -534,6 +533,7 @@ mod tests {
         assert_eq!(gated(false), None);
     }
 
+    /// Best-effort mechanisms the host lacks are still reported as not applied,
     /// with the same messages, when they were probed.
     #[test]
     fn probed_mechanisms_the_host_lacks_are_reported_as_before() {

@@ -108,9 +108,14 @@ pub enum PolicyError {
     #[error("keep_fds: {count} fds; at most {MAX_KEEP_FDS} are supported")]
     TooManyKeepFds { count: usize },
     #[error(
-        "seccomp: compat gate {index} (arch 0x{arch:08x}) does not point at a gate followed by `ld [nr]` (instruction {at}), or the gates are not in strictly increasing order; recompile the policy"
+        "seccomp: compat gate {index} (arch 0x{arch:08x}) at instruction {at}: {reason}; recompile the policy"
     )]
-    BadCompatGate { index: usize, arch: u32, at: u16 },
+    BadCompatGate {
+        index: usize,
+        arch: u32,
+        at: u16,
+        reason: &'static str,
+    },
 }
 
 /// `seccomp(SECCOMP_SET_MODE_FILTER)` with the program and its flags.
@@ -735,14 +740,20 @@ impl PolicyBuilder {
         if let Some(s) = &self.policy.seccomp {
             let mut last = None;
             for (index, g) in s.compat_gates.iter().enumerate() {
-                if !s.program.is_gate(usize::from(g.at)) || last.is_some_and(|l| l >= g.at) {
-                    return Err(PolicyError::BadCompatGate {
-                        index,
-                        arch: g.arch,
-                        at: g.at,
-                    });
-                }
-                last = Some(g.at);
+                let reason = if !s.program.is_gate(usize::from(g.at)) {
+                    "not a gate (`ja 0` or `ld [instruction_pointer]`) followed by `ld [nr]`"
+                } else if last.is_some_and(|l| l >= g.at) {
+                    "not after the previous gate"
+                } else {
+                    last = Some(g.at);
+                    continue;
+                };
+                return Err(PolicyError::BadCompatGate {
+                    index,
+                    arch: g.arch,
+                    at: g.at,
+                    reason,
+                });
             }
         }
         Ok(self.policy)
@@ -790,6 +801,12 @@ mod tests {
                 "{bad:?}"
             );
         }
+        let reason = |gates: &[(u32, u16)]| match with(gates) {
+            Err(PolicyError::BadCompatGate { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(reason(&[(1, 1)]).starts_with("not a gate"));
+        assert_eq!(reason(&[(1, 2), (2, 0)]), "not after the previous gate");
         let mut p = with(&[(1, 0), (2, 2)]).unwrap();
         assert!(p.has_compat_gate(2) && !p.has_compat_gate(3));
         assert!(p.close_compat_gate(2));

@@ -539,6 +539,11 @@ fn cvt_i(ret: libc::c_int) -> io::Result<libc::c_int> {
 pub fn open_cloexec(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
     let path = CString::new(path.as_os_str().to_owned().into_vec())
         .map_err(|_| sys_error(libc::EINVAL, "the path contains a NUL byte"))?;
+    openat_cloexec(&path, flags)
+}
+
+/// [`open_cloexec`] of a C string.
+fn openat_cloexec(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: `path` is NUL-terminated and outlives the call, which only reads it.
     let fd = cvt(unsafe {
         libc::syscall(
@@ -568,20 +573,9 @@ pub fn is_elf64(program: &CStr) -> bool {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return false;
     }
-    // SAFETY: `program` is NUL-terminated and outlives the call, which only reads it.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat,
-            libc::AT_FDCWD,
-            program.as_ptr(),
-            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
+    let Ok(fd) = openat_cloexec(program, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY) else {
         return false;
-    }
-    // SAFETY: the kernel just returned this fd, and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    };
     let mut head = [0u8; 5];
     // SAFETY: read writes at most `head.len()` bytes into the live buffer.
     let n = unsafe { libc::read(fd.as_raw_fd(), head.as_mut_ptr().cast(), head.len()) };
